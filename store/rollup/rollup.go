@@ -1,0 +1,96 @@
+// Package rollup summarises the points of an interval so that aggregates
+// over longer intervals can be combined from stored summaries instead of raw
+// points.
+package rollup
+
+import (
+	"math"
+
+	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/store"
+)
+
+// Rollup summarises the points of one interval of one series.
+type Rollup struct {
+	N             int64
+	Sum, Min, Max float64
+	FirstT        int64
+	First         float64
+	LastT         int64
+	Last          float64
+}
+
+// Add folds one point in. Points may come in any order.
+func (r *Rollup) Add(p cim.Point) {
+	if r.N == 0 {
+		*r = Rollup{N: 1, Sum: p.Value, Min: p.Value, Max: p.Value, FirstT: p.Time, First: p.Value, LastT: p.Time, Last: p.Value}
+		return
+	}
+	r.N++
+	r.Sum += p.Value
+	r.Min = math.Min(r.Min, p.Value)
+	r.Max = math.Max(r.Max, p.Value)
+	if p.Time < r.FirstT {
+		r.FirstT, r.First = p.Time, p.Value
+	}
+	if p.Time > r.LastT {
+		r.LastT, r.Last = p.Time, p.Value
+	}
+}
+
+// Merge folds another summary in.
+func (r *Rollup) Merge(o Rollup) {
+	if o.N == 0 {
+		return
+	}
+	if r.N == 0 {
+		*r = o
+		return
+	}
+	r.N += o.N
+	r.Sum += o.Sum
+	r.Min = math.Min(r.Min, o.Min)
+	r.Max = math.Max(r.Max, o.Max)
+	if o.FirstT < r.FirstT {
+		r.FirstT, r.First = o.FirstT, o.First
+	}
+	if o.LastT > r.LastT {
+		r.LastT, r.Last = o.LastT, o.Last
+	}
+}
+
+// Value gives the aggregate. For store.AggDelta, prev is the series' last
+// value before the interval and hasPrev says whether there is one.
+func (r Rollup) Value(agg store.Agg, prev float64, hasPrev bool) float64 {
+	switch agg {
+	case store.AggAvg:
+		return r.Sum / float64(r.N)
+	case store.AggMin:
+		return r.Min
+	case store.AggMax:
+		return r.Max
+	case store.AggSum:
+		return r.Sum
+	case store.AggFirst:
+		return r.First
+	case store.AggLast:
+		return r.Last
+	case store.AggCount:
+		return float64(r.N)
+	case store.AggDelta:
+		if hasPrev {
+			return r.Last - prev
+		}
+		return r.Last - r.First
+	}
+	return math.NaN()
+}
+
+// Floor aligns t down to a multiple of step (both in ms), also for negative t.
+func Floor(t, step int64) int64 {
+	b := t - t%step
+	if t%step < 0 {
+		b -= step
+	}
+	return b
+}
