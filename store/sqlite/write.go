@@ -30,9 +30,9 @@ type writeReq struct {
 // groupSeries gathers what one group commit changes in one series.
 type groupSeries struct {
 	st   *seriesState
-	fast []cim.Point         // points newer than anything stored, ascending
-	ooo  map[int64]float64   // other new or corrected points
-	maxT int64               // newest time including this group
+	fast []cim.Point           // points newer than anything stored, ascending
+	ooo  map[int64]float64     // other new or corrected points
+	maxT int64                 // newest time including this group
 	old  map[int64][]cim.Point // decoded blocks looked at, by window start
 }
 
