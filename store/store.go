@@ -165,7 +165,11 @@ type Readings interface {
 
 	// Aggregate streams one point per non-empty interval of length step,
 	// with intervals aligned to the Unix epoch (UTC), the point's time being
-	// the interval's start. Series are ordered as in Read.
+	// the interval's start. Only points inside [From, To) count, so the
+	// first and last intervals may be partial. For AggDelta the value before
+	// an interval is the series' last point before the interval's first
+	// counted instant (max(interval start, From)), looked up before From
+	// when needed. Series are ordered as in Read.
 	Aggregate(ctx context.Context, sel Selector, step time.Duration, agg Agg, fn SeriesFunc) error
 
 	// Latest returns the newest point of every series of the site, ordered
