@@ -57,6 +57,10 @@ type Options struct {
 	// MaxGroupReadings caps how many readings one group commit gathers.
 	// Zero means 1,000,000.
 	MaxGroupReadings int
+	// MetaOnly opens the store for sites, assets and keys only, as a command
+	// line tool does while a server owns the readings: nothing about
+	// readings is loaded and Write fails with ErrMetaOnly.
+	MetaOnly bool
 }
 
 func (o *Options) fill() {
@@ -135,6 +139,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if opts.MetaOnly {
+		close(s.done)
+		return s, nil
 	}
 	if err := s.load(ctx); err != nil {
 		db.Close()
@@ -258,8 +266,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.done
-		if err := s.flush(context.Background()); err != nil {
-			s.closeErr = err
+		if !s.opts.MetaOnly {
+			s.closeErr = s.flush(context.Background())
 		}
 		if err := s.db.Close(); err != nil && s.closeErr == nil {
 			s.closeErr = err

@@ -19,6 +19,9 @@ import (
 // ErrClosed is returned by Write after Close.
 var ErrClosed = errors.New("store closed")
 
+// ErrMetaOnly is returned by Write on a store opened with Options.MetaOnly.
+var ErrMetaOnly = errors.New("store opened for metadata only")
+
 type writeReq struct {
 	site     string
 	readings []cim.Reading
@@ -39,6 +42,9 @@ type groupSeries struct {
 // Write implements store.Readings. Readings from concurrent calls are
 // committed together by one goroutine (group commit).
 func (s *Store) Write(ctx context.Context, site string, readings []cim.Reading) (store.WriteResult, error) {
+	if s.opts.MetaOnly {
+		return store.WriteResult{}, ErrMetaOnly
+	}
 	if len(readings) == 0 {
 		return store.WriteResult{}, nil
 	}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gridlink/gridlink/store"
+	"github.com/gridlink/gridlink/store/postgres"
+	"github.com/gridlink/gridlink/store/sqlite"
+)
+
+// serveConfig is what `gridlink serve` runs with. A YAML file (--config)
+// may hold every field; flags given on the command line win over it.
+type serveConfig struct {
+	// Data is the data directory: the SQLite database and admin.key.
+	Data string `yaml:"data"`
+	// Store is empty for the embedded SQLite store in Data, or a
+	// postgres:// URL.
+	Store string `yaml:"store"`
+	// Listen is the address to serve on; port 0 picks a free one.
+	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey, both set, serve HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Sites is a directory of site files (YAML) loaded at start.
+	Sites string `yaml:"sites"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// NoFsync skips the fsync at commit (SQLite only): acknowledged readings
+	// then survive a crash of the process, not a power cut.
+	NoFsync bool `yaml:"no_fsync"`
+	// MaxBodyBytes bounds a POST /api/v1/readings body; 0 means 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+func defaultServeConfig() serveConfig {
+	return serveConfig{Data: "./data", Listen: "127.0.0.1:8080", LogLevel: "info"}
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) *string {
+	cfgPath := fs.String("config", "", "YAML config `file` with the same settings (flags win)")
+	fs.StringVar(&c.Data, "data", c.Data, "data `directory`")
+	fs.StringVar(&c.Store, "store", c.Store, "PostgreSQL `url` (postgres://…); empty means embedded SQLite in the data directory")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "`address` to listen on")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate `file` (PEM); with --tls-key serves HTTPS")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key `file` (PEM)")
+	fs.StringVar(&c.Sites, "sites", c.Sites, "`directory` of site files (YAML) to load at start, e.g. examples/pilots")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
+	fs.BoolVar(&c.NoFsync, "no-fsync", c.NoFsync, "do not fsync at commit (SQLite): faster, survives process crashes but not power cuts")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest POST /api/v1/readings body in `bytes` (0 = 1 MiB)")
+	return cfgPath
+}
+
+// Validate checks the settings.
+func (c serveConfig) Validate() error {
+	if c.Data == "" {
+		return errors.New("data directory is empty")
+	}
+	if c.Store != "" && !isPostgresURL(c.Store) {
+		return fmt.Errorf("store %q: want empty (embedded SQLite) or a postgres:// URL", c.Store)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.MaxBodyBytes < 0 {
+		return fmt.Errorf("max body %d is negative", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// parseServeConfig reads flags, and the config file they name, flags winning.
+func parseServeConfig(args []string) (serveConfig, error) {
+	cfg := defaultServeConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgPath := cfg.flags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return cfg, err
+	}
+	if *cfgPath != "" {
+		fromFile := defaultServeConfig()
+		data, err := os.ReadFile(*cfgPath)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&fromFile); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: %w", *cfgPath, err)
+		}
+		// Parse again on top of the file so that flags win.
+		cfg = fromFile
+		fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+		cfg.flags(fs)
+		if err := parseFlags(fs, args); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// storeOptions say how a command opens the store.
+type storeOptions struct {
+	data, url string
+	noFsync   bool
+	metaOnly  bool // sites, assets and keys only (command line tools)
+	logger    *slog.Logger
+}
+
+func openStore(ctx context.Context, o storeOptions) (store.Store, string, error) {
+	if o.url != "" {
+		s, err := postgres.Open(ctx, o.url, postgres.Options{Logger: o.logger})
+		if err != nil {
+			return nil, "", err
+		}
+		return s, "postgres", nil
+	}
+	s, err := sqlite.Open(ctx, o.data, sqlite.Options{Logger: o.logger, NoSync: o.noFsync, MetaOnly: o.metaOnly})
+	if err != nil {
+		return nil, "", err
+	}
+	return s, "sqlite " + s.Path(), nil
+}
