@@ -109,4 +109,3 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return nil
 }
-
