@@ -24,8 +24,7 @@ const (
 // ParsePhase reads a phase as written by people and devices: "", "total",
 // "L1".."L3", "N", "L12", "L23", "L31" (case-insensitive).
 func ParsePhase(s string) (Phase, error) {
-	switch s {
-	case "", "total", "Total", "TOTAL":
+	if s == "" || len(s) == len("total") && equalFold(s, "total") {
 		return PhaseTotal, nil
 	}
 	for _, p := range []Phase{PhaseL1, PhaseL2, PhaseL3, PhaseN, PhaseL12, PhaseL23, PhaseL31} {
