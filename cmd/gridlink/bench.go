@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -42,6 +43,8 @@ type benchConfig struct {
 	dir        string        // where the SQLite store goes; empty = a temporary directory
 	jsonOut    bool
 	noProgress bool
+	noFsync    bool   // SQLite without fsync at commit
+	cpuProfile string // file for a CPU profile of the whole run
 }
 
 // benchResult is what one store measured.
@@ -75,8 +78,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.dir, "dir", "", "`directory` for the SQLite store (default: a temporary one, removed after)")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the results as JSON")
 	fs.BoolVar(&c.noProgress, "quiet", false, "no progress bars")
+	fs.BoolVar(&c.noFsync, "no-fsync", false, "run SQLite without fsync at commit (survives process crashes, not power cuts)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile to `file`")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if c.series < 2 || c.seconds < 900 || c.pgSeconds < 900 || c.clients < 1 {
 		return errors.New("need at least 2 series, 900 seconds of data and 1 client")
@@ -95,7 +111,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	r, err := benchStore(ctx, c, storeOptions{data: dir}, c.seconds, stderr)
+	r, err := benchStore(ctx, c, storeOptions{data: dir, noFsync: c.noFsync}, c.seconds, stderr)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -176,6 +192,9 @@ func benchStore(ctx context.Context, c benchConfig, so storeOptions, seconds int
 			st.Close()
 		}
 	}()
+	if so.noFsync && so.url == "" {
+		where += " (no fsync)"
+	}
 	res := benchResult{Store: where, Clients: c.clients}
 	api, err := platform.New(platform.Config{Store: st, Catalogue: cim.Default()})
 	if err != nil {
@@ -233,7 +252,7 @@ func benchStore(ctx context.Context, c benchConfig, so storeOptions, seconds int
 	}
 	res.SingleRequestsPerS = reqs
 	fmt.Fprintf(log, "[%s] 8 clients, 1,000 readings per request, %s\n", where, c.duration)
-	reqs, err = env.requests(ctx, 8, 1000, c.duration, after+int64(c.duration/time.Millisecond)*10_000, c.series)
+	reqs, err = env.requests(ctx, 8, 1000, c.duration, after+int64(24*time.Hour/time.Millisecond), c.series)
 	if err != nil {
 		return res, err
 	}
@@ -385,7 +404,7 @@ func (e *benchEnv) requests(ctx context.Context, clients, n int, d time.Duration
 		go func() {
 			defer wg.Done()
 			asset, q := seriesKind(2 * (c % (series / 2)))
-			ts := after + int64(c)*1_000_000_000
+			ts := after // each client writes its own series
 			var body []byte
 			for i := 0; time.Now().Before(stop); i++ {
 				body = append(body[:0], `{"readings":[`...)
@@ -410,10 +429,11 @@ func (e *benchEnv) requests(ctx context.Context, clients, n int, d time.Duration
 				req.Header.Set("Authorization", "Bearer "+e.key)
 				resp, err := e.client.Do(req)
 				if err == nil {
-					io.Copy(io.Discard, resp.Body)
+					var rep struct{ Accepted int }
+					err = json.NewDecoder(resp.Body).Decode(&rep)
 					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
+					if resp.StatusCode != 200 || rep.Accepted != n {
+						err = fmt.Errorf("status %d, %d of %d readings accepted (%v)", resp.StatusCode, rep.Accepted, n, err)
 					}
 				}
 				if err != nil {
