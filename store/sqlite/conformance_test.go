@@ -20,4 +20,3 @@ func TestConformanceSmallHead(t *testing.T) {
 		return newTestStore(t, t.TempDir(), Options{NoSync: true, MaxHeadPoints: 7})
 	})
 }
-

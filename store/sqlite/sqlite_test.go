@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,5 +195,38 @@ func BenchmarkWriteBatch(b *testing.B) {
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "readings/s")
 	if fi, err := os.Stat(filepath.Join(dir, FileName)); err == nil && total > 0 {
 		b.ReportMetric(float64(fi.Size())/float64(total), "bytes/reading")
+	}
+}
+
+// BenchmarkWriteSingle measures single-reading writes from 64 concurrent
+// writers, which group commit folds into shared transactions.
+func BenchmarkWriteSingle(b *testing.B) {
+	for _, noSync := range []bool{false, true} {
+		name := "fsync"
+		if noSync {
+			name = "nofsync"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(ctx, b.TempDir(), Options{NoSync: noSync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var next atomic.Int64
+			b.SetParallelism(32) // 64 writers on 2 CPUs
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				asset := "m" + itoa(int(next.Add(1)))
+				for i := int64(0); pb.Next(); i++ {
+					r := []cim.Reading{{SeriesKey: series(asset), Point: cim.Point{Time: 1764237600000 + i, Value: float64(i % 1000)}}}
+					if _, err := s.Write(ctx, "bench", r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+		})
 	}
 }
