@@ -1,0 +1,363 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/store"
+)
+
+// readBlock is the most points Read and Aggregate fetch and pass to fn at
+// once.
+const readBlock = 4096
+
+// selected is a series that a selector picks.
+type selected struct {
+	id int32
+	se store.Series
+}
+
+// readTx runs fn in a read-only transaction that sees one snapshot, so
+// that a Read or Aggregate over many series is consistent.
+func (s *Store) readTx(ctx context.Context, what string, fn func(tx pgx.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return dbErr(ctx, what, err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // read only: nothing to keep
+	return fn(tx)
+}
+
+// dbErr wraps a database error, or the context's error when the context
+// has ended (the database error then only says the query was canceled).
+func dbErr(ctx context.Context, what string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%s: %w", what, cerr)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// upper turns the selector's To into an exclusive bound.
+func upper(to int64) int64 {
+	if to == 0 {
+		return math.MaxInt64
+	}
+	return to
+}
+
+// selectSeries lists the series the selector picks, in contract order
+// (byte-wise, whatever the database's collation).
+func selectSeries(ctx context.Context, tx pgx.Tx, sel store.Selector) ([]selected, error) {
+	var phase *string
+	if sel.Phase != nil {
+		p := string(*sel.Phase)
+		phase = &p
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT id, asset, quantity, phase FROM series
+		WHERE site = $1 AND ($2 = '' OR asset = $2) AND ($3 = '' OR quantity = $3) AND ($4::text IS NULL OR phase = $4)`,
+		sel.Site, sel.Asset, sel.Quantity, phase)
+	if err != nil {
+		return nil, dbErr(ctx, "select series", err)
+	}
+	var (
+		out []selected
+		c   selected
+	)
+	c.se.Site = sel.Site
+	if _, err := pgx.ForEachRow(rows, []any{&c.id, &c.se.Asset, &c.se.Quantity, &c.se.Phase}, func() error {
+		out = append(out, c)
+		return nil
+	}); err != nil {
+		return nil, dbErr(ctx, "select series", err)
+	}
+	slices.SortFunc(out, func(a, b selected) int { return compareSeries(a.se, b.se) })
+	return out, nil
+}
+
+func compareSeries(a, b store.Series) int {
+	return cmp.Or(cmp.Compare(a.Asset, b.Asset), cmp.Compare(a.Quantity, b.Quantity), cmp.Compare(a.Phase, b.Phase))
+}
+
+// emit passes a block to fn unless the context has ended.
+func emit(ctx context.Context, se store.Series, pts []cim.Point, fn store.SeriesFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fn(se, pts)
+}
+
+// Read implements store.Readings. Each series is fetched in pages of
+// readBlock points (keyset pagination on the primary key), one page per
+// call of fn.
+func (s *Store) Read(ctx context.Context, sel store.Selector, fn store.SeriesFunc) error {
+	to := upper(sel.To)
+	return s.readTx(ctx, "read", func(tx pgx.Tx) error {
+		list, err := selectSeries(ctx, tx, sel)
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		block := make([]cim.Point, 0, readBlock)
+		for _, c := range list {
+			from := sel.From
+			for {
+				block, err = readPage(ctx, tx, c.id, from, to, block[:0])
+				if err != nil {
+					return err
+				}
+				if len(block) == 0 {
+					break
+				}
+				if err := emit(ctx, c.se, block, fn); err != nil {
+					return err
+				}
+				if len(block) < readBlock {
+					break
+				}
+				from = block[len(block)-1].Time + 1
+			}
+		}
+		return nil
+	})
+}
+
+// readPage appends up to readBlock points of [from, to) to buf.
+func readPage(ctx context.Context, tx pgx.Tx, id int32, from, to int64, buf []cim.Point) ([]cim.Point, error) {
+	rows, err := tx.Query(ctx, `SELECT t, v FROM readings WHERE series_id = $1 AND t >= $2 AND t < $3 ORDER BY t LIMIT $4`,
+		id, from, to, readBlock)
+	if err != nil {
+		return nil, dbErr(ctx, "read", err)
+	}
+	var p cim.Point
+	if _, err := pgx.ForEachRow(rows, []any{&p.Time, &p.Value}, func() error {
+		buf = append(buf, p)
+		return nil
+	}); err != nil {
+		return nil, dbErr(ctx, "read", err)
+	}
+	return buf, nil
+}
+
+// Aggregate implements store.Readings. A step that is a multiple of
+// store.RollupStep is answered from the rollups, with raw readings only for
+// the partial rollup periods at the edges of [From, To); any other step is
+// computed from the raw readings.
+func (s *Store) Aggregate(ctx context.Context, sel store.Selector, step time.Duration, agg store.Agg, fn store.SeriesFunc) error {
+	if _, err := store.ParseAgg(string(agg)); err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	if step < time.Millisecond || step%time.Millisecond != 0 {
+		return fmt.Errorf("aggregate: step %v is not a positive whole number of milliseconds", step)
+	}
+	stepMs := step.Milliseconds()
+	to := upper(sel.To)
+	return s.readTx(ctx, "aggregate", func(tx pgx.Tx) error {
+		list, err := selectSeries(ctx, tx, sel)
+		if err != nil {
+			return fmt.Errorf("aggregate: %w", err)
+		}
+		for _, c := range list {
+			parts, err := partsOf(ctx, tx, c.id, sel.From, to, stepMs)
+			if err != nil {
+				return err
+			}
+			if len(parts) == 0 {
+				continue
+			}
+			var prev *float64
+			if agg == store.AggDelta {
+				if prev, err = lastBefore(ctx, tx, c.id, sel.From); err != nil {
+					return err
+				}
+			}
+			out := combine(parts, stepMs, agg, prev)
+			for len(out) > 0 {
+				n := min(len(out), readBlock)
+				if err := emit(ctx, c.se, out[:n], fn); err != nil {
+					return err
+				}
+				out = out[n:]
+			}
+		}
+		return nil
+	})
+}
+
+// partsOf summarises a series' readings in [from, to) by rollup period
+// when step is a multiple of it, else by step, in time order.
+func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]part, error) {
+	if step%rollupMs != 0 {
+		return rawParts(ctx, tx, id, from, to, step)
+	}
+	lo := floorTo(from, rollupMs)
+	if lo < from {
+		lo += rollupMs
+	}
+	hi := to
+	if to != math.MaxInt64 {
+		hi = floorTo(to, rollupMs)
+	}
+	if lo >= hi {
+		return rawParts(ctx, tx, id, from, to, rollupMs)
+	}
+	var out []part
+	if from < lo {
+		p, err := rawParts(ctx, tx, id, from, lo, rollupMs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p...)
+	}
+	p, err := rollupParts(ctx, tx, id, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, p...)
+	if hi < to {
+		p, err := rawParts(ctx, tx, id, hi, to, rollupMs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// rawParts summarises the readings of [from, to) by interval of length
+// step, from the readings table.
+func rawParts(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]part, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT g.b, g.n, g.sum, g.min, g.max, g.first_t, f.v, g.last_t, l.v
+		FROM (
+			SELECT t - ((t % $4) + $4) % $4 AS b, count(*) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max,
+				min(t) AS first_t, max(t) AS last_t
+			FROM readings WHERE series_id = $1 AND t >= $2 AND t < $3
+			GROUP BY 1
+		) g
+		JOIN readings f ON f.series_id = $1 AND f.t = g.first_t
+		JOIN readings l ON l.series_id = $1 AND l.t = g.last_t
+		ORDER BY g.b`, id, from, to, step)
+	if err != nil {
+		return nil, dbErr(ctx, "aggregate readings", err)
+	}
+	return scanParts(ctx, rows, "aggregate readings")
+}
+
+// rollupParts returns the stored rollups of the periods starting in
+// [from, to).
+func rollupParts(ctx context.Context, tx pgx.Tx, id int32, from, to int64) ([]part, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT bucket, n, sum, min, max, first_t, first_v, last_t, last_v FROM rollups_15m
+		WHERE series_id = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket`, id, from, to)
+	if err != nil {
+		return nil, dbErr(ctx, "read rollups", err)
+	}
+	return scanParts(ctx, rows, "read rollups")
+}
+
+func scanParts(ctx context.Context, rows pgx.Rows, what string) ([]part, error) {
+	var (
+		out []part
+		p   part
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&p.bucket, &p.n, &p.sum, &p.min, &p.max, &p.firstT, &p.first, &p.lastT, &p.last}, func() error {
+		out = append(out, p)
+		return nil
+	}); err != nil {
+		return nil, dbErr(ctx, what, err)
+	}
+	return out, nil
+}
+
+// lastBefore returns the series' last value before t, or nil.
+func lastBefore(ctx context.Context, tx pgx.Tx, id int32, t int64) (*float64, error) {
+	rows, err := tx.Query(ctx, `SELECT v FROM readings WHERE series_id = $1 AND t < $2 ORDER BY t DESC LIMIT 1`, id, t)
+	if err != nil {
+		return nil, dbErr(ctx, "aggregate: value before the range", err)
+	}
+	v, err := pgx.CollectRows(rows, pgx.RowTo[float64])
+	if err != nil {
+		return nil, dbErr(ctx, "aggregate: value before the range", err)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return &v[0], nil
+}
+
+// combine merges parts (in time order) into intervals of length step and
+// computes agg for each. prev is the last value before the first part, if
+// any.
+func combine(parts []part, step int64, agg store.Agg, prev *float64) []cim.Point {
+	var out []cim.Point
+	for i := 0; i < len(parts); {
+		start := floorTo(parts[i].bucket, step)
+		acc := part{bucket: start}
+		for ; i < len(parts) && floorTo(parts[i].bucket, step) == start; i++ {
+			acc.merge(parts[i])
+		}
+		out = append(out, cim.Point{Time: start, Value: acc.value(agg, prev)})
+		last := acc.last
+		prev = &last
+	}
+	return out
+}
+
+// value computes an aggregation over the summarised readings.
+func (p part) value(agg store.Agg, prev *float64) float64 {
+	switch agg {
+	case store.AggAvg:
+		return p.sum / float64(p.n)
+	case store.AggMin:
+		return p.min
+	case store.AggMax:
+		return p.max
+	case store.AggSum:
+		return p.sum
+	case store.AggFirst:
+		return p.first
+	case store.AggLast:
+		return p.last
+	case store.AggCount:
+		return float64(p.n)
+	}
+	// store.AggDelta
+	if prev != nil {
+		return p.last - *prev
+	}
+	return p.last - p.first
+}
+
+// Latest implements store.Readings.
+func (s *Store) Latest(ctx context.Context, site string) ([]store.LatestPoint, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT s.asset, s.quantity, s.phase, l.t, l.v FROM series s
+		CROSS JOIN LATERAL (SELECT t, v FROM readings r WHERE r.series_id = s.id ORDER BY t DESC LIMIT 1) l
+		WHERE s.site = $1`, site)
+	if err != nil {
+		return nil, dbErr(ctx, "latest", err)
+	}
+	var (
+		out []store.LatestPoint
+		lp  store.LatestPoint
+	)
+	lp.Site = site
+	if _, err := pgx.ForEachRow(rows, []any{&lp.Asset, &lp.Quantity, &lp.Phase, &lp.Time, &lp.Value}, func() error {
+		out = append(out, lp)
+		return nil
+	}); err != nil {
+		return nil, dbErr(ctx, "latest", err)
+	}
+	slices.SortFunc(out, func(a, b store.LatestPoint) int { return compareSeries(a.Series, b.Series) })
+	return out, nil
+}

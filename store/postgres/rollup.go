@@ -1,0 +1,144 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// part summarises the readings of one series in one interval: a row of
+// rollups_15m, or the same computed from raw readings.
+type part struct {
+	bucket        int64 // interval start, Unix ms
+	n             int64
+	sum, min, max float64
+	firstT        int64
+	first         float64
+	lastT         int64
+	last          float64
+}
+
+// add folds in a reading later than every reading already in p.
+func (p *part) add(t int64, v float64) {
+	if p.n == 0 {
+		*p = part{bucket: p.bucket, n: 1, sum: v, min: v, max: v, firstT: t, first: v, lastT: t, last: v}
+		return
+	}
+	p.n++
+	p.sum += v
+	p.min = math.Min(p.min, v)
+	p.max = math.Max(p.max, v)
+	p.lastT, p.last = t, v
+}
+
+// merge folds in a summary of other readings of the same series.
+func (p *part) merge(o part) {
+	if p.n == 0 {
+		o.bucket = p.bucket
+		*p = o
+		return
+	}
+	p.n += o.n
+	p.sum += o.sum
+	p.min = math.Min(p.min, o.min)
+	p.max = math.Max(p.max, o.max)
+	if o.firstT < p.firstT {
+		p.firstT, p.first = o.firstT, o.first
+	}
+	if o.lastT > p.lastT {
+		p.lastT, p.last = o.lastT, o.last
+	}
+}
+
+// floorTo returns the start of the interval of length step (ms, > 0) that
+// holds t, intervals being aligned to the epoch.
+func floorTo(t, step int64) int64 {
+	m := t % step
+	if m < 0 {
+		m += step
+	}
+	return t - m
+}
+
+// mergeRollupSQL folds summaries of newly inserted readings into the
+// rollups. It is exact only for readings that were not stored before.
+var mergeRollupSQL = `
+	INSERT INTO rollups_15m AS r (series_id, bucket, n, sum, min, max, first_t, first_v, last_t, last_v)
+	SELECT * FROM unnest($1::int4[], $2::int8[], $3::int4[], $4::float8[], $5::float8[], $6::float8[],
+		$7::int8[], $8::float8[], $9::int8[], $10::float8[])
+	ON CONFLICT (series_id, bucket) DO UPDATE SET
+		n = r.n + EXCLUDED.n,
+		sum = r.sum + EXCLUDED.sum,
+		min = least(r.min, EXCLUDED.min),
+		max = greatest(r.max, EXCLUDED.max),
+		first_t = least(r.first_t, EXCLUDED.first_t),
+		first_v = CASE WHEN EXCLUDED.first_t < r.first_t THEN EXCLUDED.first_v ELSE r.first_v END,
+		last_t = greatest(r.last_t, EXCLUDED.last_t),
+		last_v = CASE WHEN EXCLUDED.last_t > r.last_t THEN EXCLUDED.last_v ELSE r.last_v END`
+
+// recomputeRollupSQL rebuilds the rollups of the given (series, bucket)s
+// from the readings.
+var recomputeRollupSQL = fmt.Sprintf(`
+	INSERT INTO rollups_15m AS r (series_id, bucket, n, sum, min, max, first_t, first_v, last_t, last_v)
+	SELECT g.series_id, g.bucket, g.n, g.sum, g.min, g.max, g.first_t, f.v, g.last_t, l.v
+	FROM (
+		SELECT k.series_id, k.bucket, count(*)::int4 AS n, sum(x.v) AS sum, min(x.v) AS min, max(x.v) AS max,
+			min(x.t) AS first_t, max(x.t) AS last_t
+		FROM unnest($1::int4[], $2::int8[]) AS k(series_id, bucket)
+		JOIN readings x ON x.series_id = k.series_id AND x.t >= k.bucket AND x.t < k.bucket + %d
+		GROUP BY k.series_id, k.bucket
+	) g
+	JOIN readings f ON f.series_id = g.series_id AND f.t = g.first_t
+	JOIN readings l ON l.series_id = g.series_id AND l.t = g.last_t
+	ORDER BY g.series_id, g.bucket
+	ON CONFLICT (series_id, bucket) DO UPDATE SET
+		n = EXCLUDED.n, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,
+		first_t = EXCLUDED.first_t, first_v = EXCLUDED.first_v, last_t = EXCLUDED.last_t, last_v = EXCLUDED.last_v`, rollupMs)
+
+// updateRollups brings the rollups of the buckets that the upsert touched
+// up to date: a bucket that only gained readings gets their summary merged
+// in; a bucket where a value changed is recomputed from the readings.
+func updateRollups(ctx context.Context, tx pgx.Tx, finals []row, status []uint8) error {
+	var (
+		mIDs, mNs                            []int32
+		mBuckets, mFirstTs, mLastTs          []int64
+		mSums, mMins, mMaxs, mFirsts, mLasts []float64
+		rIDs                                 []int32
+		rBuckets                             []int64
+	)
+	for i := 0; i < len(finals); {
+		id, b := finals[i].id, floorTo(finals[i].t, rollupMs)
+		p := part{bucket: b}
+		changed := false
+		for ; i < len(finals) && finals[i].id == id && finals[i].t < b+rollupMs; i++ {
+			switch status[i] {
+			case inserted:
+				p.add(finals[i].t, finals[i].v)
+			case updated:
+				changed = true
+			}
+		}
+		switch {
+		case changed:
+			rIDs, rBuckets = append(rIDs, id), append(rBuckets, b)
+		case p.n > 0:
+			mIDs, mBuckets, mNs = append(mIDs, id), append(mBuckets, b), append(mNs, int32(p.n))
+			mSums, mMins, mMaxs = append(mSums, p.sum), append(mMins, p.min), append(mMaxs, p.max)
+			mFirstTs, mFirsts = append(mFirstTs, p.firstT), append(mFirsts, p.first)
+			mLastTs, mLasts = append(mLastTs, p.lastT), append(mLasts, p.last)
+		}
+	}
+	if len(mIDs) > 0 {
+		if _, err := tx.Exec(ctx, mergeRollupSQL, mIDs, mBuckets, mNs, mSums, mMins, mMaxs, mFirstTs, mFirsts, mLastTs, mLasts); err != nil {
+			return fmt.Errorf("merge rollups: %w", err)
+		}
+	}
+	if len(rIDs) > 0 {
+		if _, err := tx.Exec(ctx, recomputeRollupSQL, rIDs, rBuckets); err != nil {
+			return fmt.Errorf("recompute rollups: %w", err)
+		}
+	}
+	return nil
+}
