@@ -25,6 +25,7 @@ type Store interface {
 	Readings
 	// Close flushes what is buffered and releases the store. Readings that
 	// Write had acknowledged are durable whether or not Close is called.
+	// Calling Close again does nothing.
 	Close() error
 }
 
@@ -156,11 +157,18 @@ type Readings interface {
 	// is durable (it survives a crash of the process, and with fsync on a
 	// power cut). Readings must already be valid and in canonical units.
 	// Within one call and across calls, the last value written for a
-	// (series, time) wins. Concurrent calls may share one commit.
+	// (series, time) wins, and each reading is counted against what is
+	// stored at that moment: [t=1, t=1'] into an empty series is one
+	// accepted and one corrected. Concurrent calls may share one commit.
+	// Write does not check that the site or assets exist. When ctx ends
+	// while the write waits, Write returns its error, yet the readings may
+	// still be committed: writes are idempotent, so a retry is safe.
 	Write(ctx context.Context, site string, readings []cim.Reading) (WriteResult, error)
 
 	// Read streams the raw points of every selected series, ordered by
-	// series (asset, quantity, phase) and then by time.
+	// series (asset, quantity, phase, compared byte-wise) and then by time.
+	// Series without points in range are left out. A cancelled context
+	// ends the stream with an error wrapping context.Canceled.
 	Read(ctx context.Context, sel Selector, fn SeriesFunc) error
 
 	// Aggregate streams one point per non-empty interval of length step,
