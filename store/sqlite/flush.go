@@ -82,6 +82,7 @@ func (s *Store) flush(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for _, st := range pending {
+		st.blockMaxT = max(st.blockMaxT, st.head[len(st.head)-1].Time)
 		st.head = nil
 	}
 	s.headSize = 0

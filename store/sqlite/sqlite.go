@@ -85,6 +85,8 @@ type Store struct {
 	opts Options
 	path string
 
+	walInsert *sql.Stmt // prepared once: it runs on every group commit
+
 	reqs      chan *writeReq
 	closing   chan struct{}
 	done      chan struct{}
@@ -107,6 +109,9 @@ type seriesState struct {
 	head []cim.Point // sorted, unique times; not yet in blocks
 	maxT int64       // newest time stored anywhere; math.MinInt64 if none
 	last cim.Point   // the newest point, valid when maxT > math.MinInt64
+	// blockMaxT is the newest time in the blocks; math.MinInt64 if none.
+	// A write newer than it need not look into the blocks.
+	blockMaxT int64
 
 	g *groupSeries // scratch of the group commit in progress (committer only)
 }
@@ -147,6 +152,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := s.load(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if s.walInsert, err = db.PrepareContext(ctx, `INSERT INTO wal(data) VALUES(?)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	go s.commitLoop()
 	return s, nil
@@ -211,7 +220,7 @@ func (s *Store) load(ctx context.Context) error {
 	}
 	byID := map[int64]*seriesState{}
 	for rows.Next() {
-		st := &seriesState{maxT: math.MinInt64}
+		st := &seriesState{maxT: math.MinInt64, blockMaxT: math.MinInt64}
 		var phase string
 		if err := rows.Scan(&st.id, &st.key.Site, &st.key.Asset, &st.key.Quantity, &phase); err != nil {
 			rows.Close()
@@ -245,7 +254,7 @@ func (s *Store) load(ctx context.Context) error {
 		}
 		if st := byID[id]; st != nil && len(buf) > 0 {
 			st.last = buf[len(buf)-1]
-			st.maxT = st.last.Time
+			st.maxT, st.blockMaxT = st.last.Time, st.last.Time
 		}
 	}
 	rows.Close()
@@ -268,6 +277,7 @@ func (s *Store) Close() error {
 		<-s.done
 		if !s.opts.MetaOnly {
 			s.closeErr = s.flush(context.Background())
+			s.walInsert.Close()
 		}
 		if err := s.db.Close(); err != nil && s.closeErr == nil {
 			s.closeErr = err

@@ -246,6 +246,9 @@ func (s *Store) lookup(ctx context.Context, g *groupSeries, t int64) (float64, b
 	if i, ok := slices.BinarySearchFunc(g.st.head, t, cmpTime); ok {
 		return g.st.head[i].Value, true, nil
 	}
+	if t > g.st.blockMaxT {
+		return 0, false, nil
+	}
 	w := rollup.Floor(t, window)
 	pts, ok := g.old[w]
 	if !ok {
@@ -314,7 +317,7 @@ func (s *Store) createSeries(ctx context.Context, group []*writeReq) error {
 	}
 	states := make([]*seriesState, len(fresh))
 	for i, k := range fresh {
-		st := &seriesState{key: k, maxT: math.MinInt64}
+		st := &seriesState{key: k, maxT: math.MinInt64, blockMaxT: math.MinInt64}
 		if err := stmt.QueryRowContext(ctx, k.Site, k.Asset, k.Quantity, string(k.Phase)).Scan(&st.id); err != nil {
 			return fmt.Errorf("create series %s/%s/%s: %w", k.Site, k.Asset, k.Quantity, err)
 		}
@@ -333,7 +336,7 @@ func (s *Store) createSeries(ctx context.Context, group []*writeReq) error {
 
 // logWAL makes one group durable.
 func (s *Store) logWAL(ctx context.Context, rec []byte) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO wal(data) VALUES(?)`, rec)
+	res, err := s.walInsert.ExecContext(ctx, rec)
 	if err != nil {
 		return fmt.Errorf("commit readings: %w", err)
 	}
@@ -362,9 +365,21 @@ func (s *Store) applyPoints(st *seriesState, pts []cim.Point) {
 		return
 	}
 	before := len(st.head)
-	if len(st.head) == 0 || pts[0].Time > st.head[len(st.head)-1].Time {
+	switch {
+	case len(st.head) == 0 || pts[0].Time > st.head[len(st.head)-1].Time:
 		st.head = append(st.head, pts...)
-	} else {
+	case len(pts) <= 16:
+		// A few late points, usually near the end (concurrent senders):
+		// insert in place instead of copying the whole head.
+		for _, p := range pts {
+			i, found := slices.BinarySearchFunc(st.head, p.Time, cmpTime)
+			if found {
+				st.head[i] = p
+			} else {
+				st.head = slices.Insert(st.head, i, p)
+			}
+		}
+	default:
 		st.head = mergePoints(st.head, pts)
 	}
 	s.headSize += len(st.head) - before
