@@ -1,11 +1,9 @@
 package platform
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/loadgen"
 	"github.com/gridlink/gridlink/store"
 )
 
@@ -96,52 +95,22 @@ func benchRaw(b *testing.B, mod func(*Config)) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
+	headers := []string{"Content-Type: application/json", "Authorization: Bearer " + f.ingest}
 	b.RunParallel(func(pb *testing.PB) {
-		conn, err := net.Dial("tcp", addr)
+		conn, err := loadgen.Dial(addr)
 		if err != nil {
 			b.Error(err)
 			return
 		}
 		defer conn.Close()
-		br := bufio.NewReader(conn)
-		var req, body []byte
+		var body []byte
 		for pb.Next() {
 			body = append(body[:0], `{"asset":"house-01/meter","quantity":"active_power","unit":"W","time":`...)
 			body = strconv.AppendInt(body, clock.Add(1), 10)
 			body = append(body, `,"value":1234.5}`...)
-			req = append(req[:0], "POST /api/v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer "...)
-			req = append(req, f.ingest...)
-			req = append(req, "\r\nContent-Length: "...)
-			req = strconv.AppendInt(req, int64(len(body)), 10)
-			req = append(req, "\r\n\r\n"...)
-			req = append(req, body...)
-			if _, err := conn.Write(req); err != nil {
-				b.Error(err)
-				return
-			}
-			status, n := 0, -1
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				switch {
-				case status == 0:
-					status, _ = strconv.Atoi(string(line[9:12]))
-				case len(line) <= 2:
-					goto body
-				case len(line) > 16 && strings.EqualFold(string(line[:15]), "content-length:"):
-					n, _ = strconv.Atoi(strings.TrimSpace(string(line[15:])))
-				}
-			}
-		body:
-			if status != 200 || n < 0 {
-				b.Errorf("status %d, length %d", status, n)
-				return
-			}
-			if _, err := br.Discard(n); err != nil {
-				b.Error(err)
+			status, reply, err := conn.Post("/api/v1/readings", headers, body)
+			if err != nil || status != 200 {
+				b.Errorf("status %d, %q, %v", status, reply, err)
 				return
 			}
 		}
