@@ -88,6 +88,9 @@ func parseServeConfig(args []string) (serveConfig, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return cfg, err
 	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q: serve takes flags only", fs.Arg(0))
+	}
 	if *cfgPath != "" {
 		fromFile := defaultServeConfig()
 		data, err := os.ReadFile(*cfgPath)

@@ -82,12 +82,24 @@ func usage(w io.Writer) {
 }
 
 // parseFlags parses args into fs, turning flag errors into errUsage.
+// Flags may follow the arguments, as in "gridlink upload FILE --site S";
+// "--" ends the flags. fs.Args holds the arguments afterwards.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsage
 		}
-		return errUsage
+		left := fs.Args()
+		if used := len(args) - len(left); len(left) == 0 || used > 0 && args[used-1] == "--" {
+			rest = append(rest, left...)
+			break
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, rest...))
 }
