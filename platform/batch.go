@@ -22,7 +22,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p auth.Prin
 	err := onlyParams(v, "site", "dry_run")
 	var site string
 	if err == nil {
-		site, err = ingestSite(v, p)
+		site, err = s.ingestSite(r.Context(), v, p)
 	}
 	dry := false
 	if d := v.Get("dry_run"); err == nil && d != "" {

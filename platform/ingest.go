@@ -35,8 +35,8 @@ func (s *Server) Write(ctx context.Context, site string, rs []cim.Reading) (stor
 }
 
 // ingestSite is the site a caller writes to: an ingest key's own site, or
-// for an admin key the one named by ?site=.
-func ingestSite(v url.Values, p auth.Principal) (string, error) {
+// for an admin key the one named by ?site=, which must exist.
+func (s *Server) ingestSite(ctx context.Context, v url.Values, p auth.Principal) (string, error) {
 	site := v.Get("site")
 	switch {
 	case p.Admin():
@@ -45,6 +45,11 @@ func ingestSite(v url.Values, p auth.Principal) (string, error) {
 		}
 		if !auth.ValidSiteID(site) {
 			return "", badParam("site", site, "not a site id (1-64 characters a-z, 0-9, '-')")
+		}
+		if _, err := s.store.Site(ctx, site); errors.Is(err, store.ErrNotFound) {
+			return "", errorf(http.StatusNotFound, CodeNotFound, "site %q does not exist; create it with POST /api/v1/sites", site)
+		} else if err != nil {
+			return "", err
 		}
 		return site, nil
 	case p.Scope != auth.ScopeIngest:
@@ -205,7 +210,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 			return
 		}
 	}
-	site, err := ingestSite(v, p)
+	site, err := s.ingestSite(r.Context(), v, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

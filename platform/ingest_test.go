@@ -247,3 +247,18 @@ func TestBatches(t *testing.T) {
 	f.must(400, "POST", "/api/v1/batches?color=red", f.ingest, csv, "Content-Type: text/csv")
 	f.must(403, "POST", "/api/v1/batches", f.read, csv, "Content-Type: text/csv")
 }
+
+// TestIngestUnknownSite checks that an admin key writing to a site that does
+// not exist gets one 404 naming the site, not an error per reading.
+func TestIngestUnknownSite(t *testing.T) {
+	f := newFixture(t)
+	body := map[string]any{"readings": []any{reading("house-01/meter", "active_power", ms(t, "2024-05-01T12:00:00Z"), 1)}}
+	r := f.must(404, "POST", "/api/v1/readings?site=nowhere", f.admin, body)
+	if msg, code := r.errorBody(t); code != CodeNotFound || !strings.Contains(msg, `"nowhere"`) {
+		t.Fatalf("error %q (%s), want not_found naming the site", msg, code)
+	}
+	r = f.must(404, "POST", "/api/v1/batches?site=nowhere", f.admin, nil, "Content-Type: text/csv")
+	if msg, _ := r.errorBody(t); !strings.Contains(msg, `"nowhere"`) {
+		t.Fatalf("batch error %q does not name the site", msg)
+	}
+}

@@ -80,10 +80,12 @@ func (c serveConfig) Validate() error {
 	return nil
 }
 
-// parseServeConfig reads flags, and the config file they name, flags winning.
-func parseServeConfig(args []string) (serveConfig, error) {
+// parseServeConfig reads flags, and the config file they name, flags
+// winning. Help and flag errors go to out.
+func parseServeConfig(out io.Writer, args []string) (serveConfig, error) {
 	cfg := defaultServeConfig()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
 	cfgPath := cfg.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return cfg, err
@@ -105,6 +107,7 @@ func parseServeConfig(args []string) (serveConfig, error) {
 		// Parse again on top of the file so that flags win.
 		cfg = fromFile
 		fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(out)
 		cfg.flags(fs)
 		if err := parseFlags(fs, args); err != nil {
 			return cfg, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,7 +23,7 @@ func writeConfig(t *testing.T, yaml string) string {
 }
 
 func TestParseServeConfigDefaults(t *testing.T) {
-	got, err := parseServeConfig(nil)
+	got, err := parseServeConfig(io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestParseServeConfigDefaults(t *testing.T) {
 
 func TestParseServeConfigEmptyFileKeepsDefaults(t *testing.T) {
 	path := writeConfig(t, "# nothing set\n")
-	got, err := parseServeConfig([]string{"--config", path})
+	got, err := parseServeConfig(io.Discard, []string{"--config", path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ max_body_bytes: 4194304
 `
 
 func TestParseServeConfigFileSetsEveryField(t *testing.T) {
-	got, err := parseServeConfig([]string{"--config", writeConfig(t, fileConfig)})
+	got, err := parseServeConfig(io.Discard, []string{"--config", writeConfig(t, fileConfig)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestParseServeConfigFlagsWin(t *testing.T) {
 	path := writeConfig(t, fileConfig)
 	// Flags before and after --config, one of them set to its default
 	// value and one switching a boolean of the file off.
-	got, err := parseServeConfig([]string{
+	got, err := parseServeConfig(io.Discard, []string{
 		"--listen", "127.0.0.1:8080",
 		"--config", path,
 		"--log-level", "warn",
@@ -196,7 +197,7 @@ func TestParseServeConfigErrors(t *testing.T) {
 			if tt.file != "" {
 				args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
 			}
-			_, err := parseServeConfig(args)
+			_, err := parseServeConfig(io.Discard, args)
 			if err == nil {
 				t.Fatalf("parseServeConfig(%q) succeeded, want an error", args)
 			}
@@ -211,7 +212,7 @@ func TestParseServeConfigErrors(t *testing.T) {
 
 func TestParseServeConfigPostgresURLs(t *testing.T) {
 	for _, u := range []string{"postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=disable"} {
-		cfg, err := parseServeConfig([]string{"--store", u})
+		cfg, err := parseServeConfig(io.Discard, []string{"--store", u})
 		if err != nil {
 			t.Errorf("--store %s: %v", u, err)
 			continue
@@ -224,14 +225,14 @@ func TestParseServeConfigPostgresURLs(t *testing.T) {
 
 func TestParseServeConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.yaml")
-	_, err := parseServeConfig([]string{"--config", path})
+	_, err := parseServeConfig(io.Discard, []string{"--config", path})
 	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("missing config file: err = %v, want one naming the file", err)
 	}
 }
 
 func TestParseServeConfigBadFlag(t *testing.T) {
-	_, err := parseServeConfig([]string{"--no-such-flag"})
+	_, err := parseServeConfig(io.Discard, []string{"--no-such-flag"})
 	if !errors.Is(err, errUsage) {
 		t.Fatalf("unknown flag: err = %v, want errUsage", err)
 	}
@@ -253,7 +254,7 @@ func TestREADMEConfigParses(t *testing.T) {
 	if !ok || !ok2 {
 		t.Fatal("README: no ```yaml block after the config file heading")
 	}
-	got, err := parseServeConfig([]string{"--config", writeConfig(t, block)})
+	got, err := parseServeConfig(io.Discard, []string{"--config", writeConfig(t, block)})
 	if err != nil {
 		t.Fatalf("README config:\n%s\n%v", block, err)
 	}

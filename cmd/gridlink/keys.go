@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gridlink/gridlink/platform/auth"
+	"github.com/gridlink/gridlink/store/sqlite"
 )
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,6 +41,12 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *url == "" {
+		// A mistyped --data must not make a new, empty store.
+		if _, err := os.Stat(filepath.Join(*data, sqlite.FileName)); err != nil {
+			return fmt.Errorf("no store in %s (start `gridlink serve --data %s` once, or give --store): %w", *data, *data, err)
+		}
 	}
 	st, _, err := openStore(ctx, storeOptions{data: *data, url: *url, metaOnly: true})
 	if err != nil {

@@ -27,7 +27,7 @@ import (
 const AdminKeyFile = "admin.key"
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseServeConfig(args)
+	cfg, err := parseServeConfig(stderr, args)
 	if err != nil {
 		return err
 	}
@@ -145,6 +145,7 @@ func ensureAdminKey(ctx context.Context, st store.Store, dataDir string, stdout 
 	}
 	for _, k := range keys {
 		if k.Scope == string(auth.ScopeAdmin) && !k.Revoked() {
+			fmt.Fprintf(stdout, "gridlink: the store has admin keys but %s is missing; make a new one with `gridlink keys create --scope admin`\n", path)
 			return nil
 		}
 	}
