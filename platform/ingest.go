@@ -46,11 +46,15 @@ func (s *Server) ingestSite(ctx context.Context, v url.Values, p auth.Principal)
 		if !auth.ValidSiteID(site) {
 			return "", badParam("site", site, "not a site id (1-64 characters a-z, 0-9, '-')")
 		}
+		if _, known := s.knownSites.Load(site); known {
+			return site, nil
+		}
 		if _, err := s.store.Site(ctx, site); errors.Is(err, store.ErrNotFound) {
 			return "", errorf(http.StatusNotFound, CodeNotFound, "site %q does not exist; create it with POST /api/v1/sites", site)
 		} else if err != nil {
 			return "", err
 		}
+		s.knownSites.Store(site, struct{}{}) // sites are never deleted
 		return site, nil
 	case p.Scope != auth.ScopeIngest:
 		return "", forbidden(CodeWrongScope, "a key of scope %s cannot write readings; it needs scope ingest", p.Scope)

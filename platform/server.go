@@ -116,7 +116,10 @@ type Server struct {
 	words     map[string]string // interned catalogue strings
 	catJSON   []byte            // GET /api/v1/quantities
 	bufs      sync.Pool         // *bytes.Buffer for request bodies
-	writers   sync.Pool         // *statusWriter
+	// knownSites remembers sites seen to exist, so that an admin key's
+	// writes cost no look-up; sites are never deleted.
+	knownSites sync.Map
+	writers    sync.Pool // *statusWriter
 
 	done      chan struct{}
 	closeOnce sync.Once

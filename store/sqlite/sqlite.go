@@ -133,6 +133,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// Readers run concurrently in WAL mode; keep their connections instead
+	// of opening one per query under load.
+	db.SetMaxIdleConns(16)
 	s := &Store{
 		db: db, log: opts.Logger, opts: opts, path: path,
 		reqs:    make(chan *writeReq, 1024),
