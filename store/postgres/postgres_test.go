@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,24 +14,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/pgtest"
 	"github.com/gridlink/gridlink/store"
 	"github.com/gridlink/gridlink/store/postgres"
 	"github.com/gridlink/gridlink/store/storetest"
 )
-
-// serverURL returns the test server's URL from GRIDLINK_TEST_POSTGRES. It
-// skips the test when the variable is unset, except in CI, where it fails.
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	url := os.Getenv("GRIDLINK_TEST_POSTGRES")
-	if url == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatal("GRIDLINK_TEST_POSTGRES must be set in CI")
-		}
-		tb.Skip("GRIDLINK_TEST_POSTGRES is not set")
-	}
-	return url
-}
 
 // newSchema returns the name of a schema that no other test uses and drops
 // it, with everything in it, when the test ends.
@@ -43,19 +29,7 @@ func newSchema(tb testing.TB, url string) string {
 		tb.Fatal(err)
 	}
 	schema := "gridlink_test_" + hex.EncodeToString(b)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	pgtest.DropAtCleanup(tb, url, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 	return schema
 }
 
@@ -68,10 +42,24 @@ func open(tb testing.TB, url, schema string) *postgres.Store {
 	return s
 }
 
+// benchStore opens a store on a schema of its own, with site "s", for a
+// benchmark. The store is closed, and the schema dropped, when b ends.
+func benchStore(b *testing.B) (s *postgres.Store, url, schema string) {
+	b.Helper()
+	url = pgtest.URL(b)
+	schema = newSchema(b, url)
+	s = open(b, url, schema)
+	b.Cleanup(func() { s.Close() })
+	if err := s.PutSite(context.Background(), cim.Site{ID: "s", Name: "S"}); err != nil {
+		b.Fatal(err)
+	}
+	return s, url, schema
+}
+
 // TestConformance runs the conformance suite, and after each subtest
 // checks that the rollups equal what the readings give.
 func TestConformance(t *testing.T) {
-	url := serverURL(t)
+	url := pgtest.URL(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		schema := newSchema(t, url)
 		s := open(t, url, schema)
@@ -131,7 +119,7 @@ func checkRollups(tb testing.TB, url, schema string) {
 }
 
 func TestReopen(t *testing.T) {
-	url := serverURL(t)
+	url := pgtest.URL(t)
 	schema := newSchema(t, url)
 	ctx := context.Background()
 	s := open(t, url, schema)
@@ -184,7 +172,7 @@ func TestReopen(t *testing.T) {
 // corrections from both. Every reading must be stored once with its last
 // value, the counts must add up, and the rollups must stay exact.
 func TestTwoNodes(t *testing.T) {
-	url := serverURL(t)
+	url := pgtest.URL(t)
 	schema := newSchema(t, url)
 	ctx := context.Background()
 	nodes := []*postgres.Store{open(t, url, schema), open(t, url, schema)}
@@ -302,7 +290,7 @@ func (h *groupCounter) Handle(_ context.Context, r slog.Record) error {
 
 // TestGroupCommit checks that concurrent writers share transactions.
 func TestGroupCommit(t *testing.T) {
-	url := serverURL(t)
+	url := pgtest.URL(t)
 	h := &groupCounter{}
 	s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: newSchema(t, url), Logger: slog.New(h)})
 	if err != nil {
@@ -338,7 +326,7 @@ func TestGroupCommit(t *testing.T) {
 // TestOpenConcurrently opens one new schema from several stores at once:
 // the migration runs once, under its lock.
 func TestOpenConcurrently(t *testing.T) {
-	url := serverURL(t)
+	url := pgtest.URL(t)
 	schema := newSchema(t, url)
 	var wg sync.WaitGroup
 	for range 4 {
@@ -358,14 +346,8 @@ func TestOpenConcurrently(t *testing.T) {
 // 1,000 points at 1 s) and reports readings per second and the bytes that
 // each stored reading takes in the readings table with its index.
 func BenchmarkWrite100k(b *testing.B) {
-	url := serverURL(b)
-	schema := newSchema(b, url)
-	s := open(b, url, schema)
-	defer s.Close()
+	s, url, schema := benchStore(b)
 	ctx := context.Background()
-	if err := s.PutSite(ctx, cim.Site{ID: "s", Name: "S"}); err != nil {
-		b.Fatal(err)
-	}
 	const nSeries, nPoints = 100, 1000
 	batch := make([]cim.Reading, 0, nSeries*nPoints)
 	base := int64(1_709_251_200_000)
@@ -412,13 +394,8 @@ func BenchmarkWrite100k(b *testing.B) {
 // again, as a gateway re-sending after a lost acknowledgement would: every
 // reading is a duplicate, and one in ten is changed every other time.
 func BenchmarkRewrite100k(b *testing.B) {
-	url := serverURL(b)
-	s := open(b, url, newSchema(b, url))
-	defer s.Close()
+	s, _, _ := benchStore(b)
 	ctx := context.Background()
-	if err := s.PutSite(ctx, cim.Site{ID: "s", Name: "S"}); err != nil {
-		b.Fatal(err)
-	}
 	batch := make([]cim.Reading, 0, 100_000)
 	for p := range int64(1000) {
 		for k := range 100 {
@@ -448,13 +425,8 @@ func BenchmarkRewrite100k(b *testing.B) {
 // BenchmarkWriteSmall writes calls of 10 readings one after another, the
 // pattern of live ingestion from one gateway: each call waits for its commit.
 func BenchmarkWriteSmall(b *testing.B) {
-	url := serverURL(b)
-	s := open(b, url, newSchema(b, url))
-	defer s.Close()
+	s, _, _ := benchStore(b)
 	ctx := context.Background()
-	if err := s.PutSite(ctx, cim.Site{ID: "s", Name: "S"}); err != nil {
-		b.Fatal(err)
-	}
 	batch := make([]cim.Reading, 10)
 	for i := range b.N {
 		for k := range batch {

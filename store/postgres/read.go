@@ -12,6 +12,7 @@ import (
 
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/store"
+	"github.com/gridlink/gridlink/store/rollup"
 )
 
 // readBlock is the most points Read and Aggregate fetch and pass to fn at
@@ -199,13 +200,13 @@ func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]
 	if step%rollupMs != 0 {
 		return rawParts(ctx, tx, id, from, to, step)
 	}
-	lo := floorTo(from, rollupMs)
+	lo := rollup.Floor(from, rollupMs)
 	if lo < from {
 		lo += rollupMs
 	}
 	hi := to
 	if to != math.MaxInt64 {
-		hi = floorTo(to, rollupMs)
+		hi = rollup.Floor(to, rollupMs)
 	}
 	if lo >= hi {
 		return rawParts(ctx, tx, id, from, to, rollupMs)
@@ -270,7 +271,7 @@ func scanParts(ctx context.Context, rows pgx.Rows, what string) ([]part, error) 
 		out []part
 		p   part
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&p.bucket, &p.n, &p.sum, &p.min, &p.max, &p.firstT, &p.first, &p.lastT, &p.last}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&p.bucket, &p.N, &p.Sum, &p.Min, &p.Max, &p.FirstT, &p.First, &p.LastT, &p.Last}, func() error {
 		out = append(out, p)
 		return nil
 	}); err != nil {
@@ -299,43 +300,24 @@ func lastBefore(ctx context.Context, tx pgx.Tx, id int32, t int64) (*float64, er
 // computes agg for each. prev is the last value before the first part, if
 // any.
 func combine(parts []part, step int64, agg store.Agg, prev *float64) []cim.Point {
-	var out []cim.Point
+	var (
+		out     []cim.Point
+		last    float64
+		hasPrev bool
+	)
+	if prev != nil {
+		last, hasPrev = *prev, true
+	}
 	for i := 0; i < len(parts); {
-		start := floorTo(parts[i].bucket, step)
-		acc := part{bucket: start}
-		for ; i < len(parts) && floorTo(parts[i].bucket, step) == start; i++ {
-			acc.merge(parts[i])
+		start := rollup.Floor(parts[i].bucket, step)
+		var acc rollup.Rollup
+		for ; i < len(parts) && rollup.Floor(parts[i].bucket, step) == start; i++ {
+			acc.Merge(parts[i].Rollup)
 		}
-		out = append(out, cim.Point{Time: start, Value: acc.value(agg, prev)})
-		last := acc.last
-		prev = &last
+		out = append(out, cim.Point{Time: start, Value: acc.Value(agg, last, hasPrev)})
+		last, hasPrev = acc.Last, true
 	}
 	return out
-}
-
-// value computes an aggregation over the summarised readings.
-func (p part) value(agg store.Agg, prev *float64) float64 {
-	switch agg {
-	case store.AggAvg:
-		return p.sum / float64(p.n)
-	case store.AggMin:
-		return p.min
-	case store.AggMax:
-		return p.max
-	case store.AggSum:
-		return p.sum
-	case store.AggFirst:
-		return p.first
-	case store.AggLast:
-		return p.last
-	case store.AggCount:
-		return float64(p.n)
-	}
-	// store.AggDelta
-	if prev != nil {
-		return p.last - *prev
-	}
-	return p.last - p.first
 }
 
 // Latest implements store.Readings.

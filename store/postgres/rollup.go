@@ -3,63 +3,18 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/store/rollup"
 )
 
 // part summarises the readings of one series in one interval: a row of
 // rollups_15m, or the same computed from raw readings.
 type part struct {
-	bucket        int64 // interval start, Unix ms
-	n             int64
-	sum, min, max float64
-	firstT        int64
-	first         float64
-	lastT         int64
-	last          float64
-}
-
-// add folds in a reading later than every reading already in p.
-func (p *part) add(t int64, v float64) {
-	if p.n == 0 {
-		*p = part{bucket: p.bucket, n: 1, sum: v, min: v, max: v, firstT: t, first: v, lastT: t, last: v}
-		return
-	}
-	p.n++
-	p.sum += v
-	p.min = math.Min(p.min, v)
-	p.max = math.Max(p.max, v)
-	p.lastT, p.last = t, v
-}
-
-// merge folds in a summary of other readings of the same series.
-func (p *part) merge(o part) {
-	if p.n == 0 {
-		o.bucket = p.bucket
-		*p = o
-		return
-	}
-	p.n += o.n
-	p.sum += o.sum
-	p.min = math.Min(p.min, o.min)
-	p.max = math.Max(p.max, o.max)
-	if o.firstT < p.firstT {
-		p.firstT, p.first = o.firstT, o.first
-	}
-	if o.lastT > p.lastT {
-		p.lastT, p.last = o.lastT, o.last
-	}
-}
-
-// floorTo returns the start of the interval of length step (ms, > 0) that
-// holds t, intervals being aligned to the epoch.
-func floorTo(t, step int64) int64 {
-	m := t % step
-	if m < 0 {
-		m += step
-	}
-	return t - m
+	bucket int64 // interval start, Unix ms
+	rollup.Rollup
 }
 
 // mergeRollupSQL folds summaries of newly inserted readings into the
@@ -109,13 +64,13 @@ func updateRollups(ctx context.Context, tx pgx.Tx, finals []row, status []uint8)
 		rBuckets                             []int64
 	)
 	for i := 0; i < len(finals); {
-		id, b := finals[i].id, floorTo(finals[i].t, rollupMs)
-		p := part{bucket: b}
+		id, b := finals[i].id, rollup.Floor(finals[i].t, rollupMs)
+		var p rollup.Rollup
 		changed := false
 		for ; i < len(finals) && finals[i].id == id && finals[i].t < b+rollupMs; i++ {
 			switch status[i] {
 			case inserted:
-				p.add(finals[i].t, finals[i].v)
+				p.Add(cim.Point{Time: finals[i].t, Value: finals[i].v})
 			case updated:
 				changed = true
 			}
@@ -123,11 +78,11 @@ func updateRollups(ctx context.Context, tx pgx.Tx, finals []row, status []uint8)
 		switch {
 		case changed:
 			rIDs, rBuckets = append(rIDs, id), append(rBuckets, b)
-		case p.n > 0:
-			mIDs, mBuckets, mNs = append(mIDs, id), append(mBuckets, b), append(mNs, int32(p.n))
-			mSums, mMins, mMaxs = append(mSums, p.sum), append(mMins, p.min), append(mMaxs, p.max)
-			mFirstTs, mFirsts = append(mFirstTs, p.firstT), append(mFirsts, p.first)
-			mLastTs, mLasts = append(mLastTs, p.lastT), append(mLasts, p.last)
+		case p.N > 0:
+			mIDs, mBuckets, mNs = append(mIDs, id), append(mBuckets, b), append(mNs, int32(p.N))
+			mSums, mMins, mMaxs = append(mSums, p.Sum), append(mMins, p.Min), append(mMaxs, p.Max)
+			mFirstTs, mFirsts = append(mFirstTs, p.FirstT), append(mFirsts, p.First)
+			mLastTs, mLasts = append(mLastTs, p.LastT), append(mLasts, p.Last)
 		}
 	}
 	if len(mIDs) > 0 {
