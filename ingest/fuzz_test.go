@@ -344,3 +344,59 @@ func FuzzParseFloat(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBodyParser checks that no body makes BodyParser panic, that readings
+// come with indexes 0, 1, 2, ... and errors with their reading's index, that
+// only JSON is accepted, and that each reading of a valid array decodes as
+// encoding/json reads it.
+func FuzzBodyParser(f *testing.F) {
+	for _, s := range []string{
+		`{"asset":"a","quantity":"active_power","time":1,"value":1}`, `[{"asset":"a\u00e9\ud83d\ude00"}]`,
+		`{"readings":[{},{"x":[1,{"y":null}]},3]}`, `[`, `{"time":"2024-05-01T00:00:00Z","value":"on"}`, `"\`,
+		`[{"asset":"m","quantity":"active_power","time":1.7642376e12,"value":-0.5e1,"unit":null}]`,
+		`{"readings":[],"readings":[]}`, `{"asset":"a","readings":[]}`, `{"readings":5}`,
+	} {
+		f.Add([]byte(s))
+	}
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var rows []Row
+		var p BodyParser
+		err := p.Parse(body, func(r Row, e *RowError) {
+			if r.Pos != len(rows) || r.PosKind != PosIndex {
+				t.Fatalf("reading at %d %q, want index %d", r.Pos, r.PosKind, len(rows))
+			}
+			if e != nil && (e.Pos != r.Pos || e.PosKind != PosIndex || e.Reason == "") {
+				t.Fatalf("error %+v of reading %d", e, r.Pos)
+			}
+			if e != nil {
+				r.PosKind = "refused"
+			}
+			rows = append(rows, r)
+		})
+		if err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) || !strings.HasPrefix(ie.Where, "byte ") && !strings.HasPrefix(ie.Where, "readings[") {
+				t.Fatalf("error %v is a %T, want an *InputError naming the byte", err, err)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON %q", body)
+		}
+		var elems []json.RawMessage
+		if json.Unmarshal(body, &elems) != nil {
+			return
+		}
+		if len(rows) != len(elems) {
+			t.Fatalf("%d readings from %d elements", len(rows), len(elems))
+		}
+		for i, r := range rows {
+			if r.PosKind == PosIndex {
+				checkLikeEncodingJSON(t, elems[i], r)
+			}
+		}
+	})
+}

@@ -35,7 +35,8 @@ const (
 //
 // "time" is an RFC 3339 string (any offset; converted to UTC; digits below
 // the millisecond truncated) or an integer of Unix milliseconds (a number, or
-// a string of digits). "value" is a number, or a string for state quantities
+// a string of digits; a number of integral value may be written with a
+// fraction or an exponent, 1.7642376e12). "value" is a number, or a string for state quantities
 // ("open", "on"). "unit" and "phase" are optional and may be null. Field
 // names are matched exactly.
 //

@@ -38,7 +38,7 @@ func TestJSON(t *testing.T) {
 				`readings[2]: field "value": value "1e999": number out of the range of a 64-bit float`,
 				`readings[3]: field "asset": value "1": not a string`,
 				`readings[4]: value "[\"x\"]": not an object`,
-				`readings[5]: field "x": unknown field`,
+				`readings[5]: field "x": unknown field (want asset, quantity, time, value, unit or phase)`,
 			},
 		},
 		{name: "empty body", in: "", fatal: "byte 0: malformed JSON: unexpected end of input"},

@@ -29,10 +29,12 @@ func (p *objParser) field(c int, b []byte) string {
 	return s
 }
 
-// jsonSyntaxError is a syntax error at byte offset off of the object.
+// jsonSyntaxError is a syntax error at byte offset off of the object, or,
+// with shape set, valid JSON that is not of the expected shape.
 type jsonSyntaxError struct {
-	off int
-	msg string
+	off   int
+	msg   string
+	shape bool
 }
 
 // fieldBits marks the fields seen in an object.
@@ -42,6 +44,9 @@ const (
 	bitTime  = 1 << colTime
 	bitValue = 1 << colValue
 )
+
+// reasonUnknown is the reason given for an unknown field.
+const reasonUnknown = "unknown field (want asset, quantity, time, value, unit or phase)"
 
 // parse decodes the object b into r. It returns a RowError without position:
 // a syntax error (Field empty, Reason starting "invalid JSON"), or the first
@@ -55,80 +60,16 @@ func (p *objParser) parse(b []byte, r *Row) *RowError {
 	if b[i] != '{' {
 		end, serr := p.skipValue(b, i, 0)
 		if serr == nil && skipWS(b, end) != len(b) {
-			serr = &jsonSyntaxError{skipWS(b, end), "data after the value"}
+			serr = &jsonSyntaxError{off: skipWS(b, end), msg: "data after the value"}
 		}
 		if serr != nil {
 			return syntaxRowError(b, serr)
 		}
 		return &RowError{Value: clip(b[i:end]), Reason: "not an object"}
 	}
-	var (
-		seen  uint
-		first *RowError // the first field problem
-		serr  *jsonSyntaxError
-	)
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(b) || b[i] != '"' {
-				serr = &jsonSyntaxError{i, "want a field name"}
-				break
-			}
-			var key []byte
-			key, i, serr = p.str(b, i)
-			if serr != nil {
-				break
-			}
-			c := jsonColumn(key)
-			var name string
-			if c < 0 && first == nil {
-				name = clip(key)
-			}
-			i = skipWS(b, i)
-			if i >= len(b) || b[i] != ':' {
-				serr = &jsonSyntaxError{i, "want ':' after a field name"}
-				break
-			}
-			i = skipWS(b, i+1)
-			switch {
-			case c < 0:
-				i, serr = p.skipValue(b, i, 1)
-				if first == nil {
-					first = &RowError{Field: name, Reason: "unknown field"}
-				}
-			case seen&(1<<c) != 0:
-				i, serr = p.skipValue(b, i, 1)
-				if first == nil {
-					first = &RowError{Field: colNames[c], Reason: "given twice"}
-				}
-			default:
-				seen |= 1 << c
-				var fe *RowError
-				i, fe, serr = p.value(b, i, c, r)
-				if first == nil {
-					first = fe
-				}
-			}
-			if serr != nil {
-				break
-			}
-			i = skipWS(b, i)
-			if i < len(b) && b[i] == ',' {
-				i = skipWS(b, i+1)
-				continue
-			}
-			if i < len(b) && b[i] == '}' {
-				i++
-				break
-			}
-			serr = &jsonSyntaxError{i, "want ',' or '}' after a field"}
-			break
-		}
-	}
+	i, seen, first, serr := p.object(b, i, r, nil)
 	if serr == nil && skipWS(b, i) != len(b) {
-		serr = &jsonSyntaxError{skipWS(b, i), "data after the object"}
+		serr = &jsonSyntaxError{off: skipWS(b, i), msg: "data after the object"}
 	}
 	switch {
 	case serr != nil:
@@ -136,6 +77,77 @@ func (p *objParser) parse(b []byte, r *Row) *RowError {
 	case first != nil:
 		return first
 	}
+	return missingField(seen)
+}
+
+// object decodes the reading object at b[i] (a '{') into r. It returns where
+// the object ends, the fields seen (bit 1<<c for column c) and the first
+// problem with a field, not counting missing ones; after a syntax error serr
+// the rest means nothing. With top set (the top level of a body), a
+// "readings" member is not a field but a batch, decoded by top.batch.
+func (p *objParser) object(b []byte, i int, r *Row, top *bodyTop) (end int, seen uint, first *RowError, serr *jsonSyntaxError) {
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, 0, nil, nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, seen, first, &jsonSyntaxError{off: i, msg: "want a field name"}
+		}
+		var key []byte
+		key, i, serr = p.str(b, i)
+		if serr != nil {
+			return i, seen, first, serr
+		}
+		c := jsonColumn(key)
+		var name string
+		if c < 0 && first == nil {
+			name = clip(key)
+		}
+		batch := c < 0 && top != nil && string(key) == "readings"
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return i, seen, first, &jsonSyntaxError{off: i, msg: "want ':' after a field name"}
+		}
+		i = skipWS(b, i+1)
+		switch {
+		case batch:
+			i, serr = top.batch(p, b, i)
+		case c < 0:
+			i, serr = p.skipValue(b, i, 1)
+			if first == nil {
+				first = &RowError{Field: name, Reason: reasonUnknown}
+			}
+		case seen&(1<<c) != 0:
+			i, serr = p.skipValue(b, i, 1)
+			if first == nil {
+				first = &RowError{Field: colNames[c], Reason: "given twice"}
+			}
+		default:
+			seen |= 1 << c
+			var fe *RowError
+			i, fe, serr = p.value(b, i, c, r)
+			if first == nil {
+				first = fe
+			}
+		}
+		if serr != nil {
+			return i, seen, first, serr
+		}
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return i + 1, seen, first, nil
+		}
+		return i, seen, first, &jsonSyntaxError{off: i, msg: "want ',' or '}' after a field"}
+	}
+}
+
+// missingField reports the first required field not among those seen.
+func missingField(seen uint) *RowError {
 	for _, c := range [...]int{colAsset, colQuantity, colTime, colValue} {
 		if seen&(1<<c) == 0 {
 			return &RowError{Field: colNames[c], Reason: "missing"}
@@ -146,13 +158,22 @@ func (p *objParser) parse(b []byte, r *Row) *RowError {
 
 func syntaxRowError(b []byte, e *jsonSyntaxError) *RowError {
 	if e.off >= len(b) {
-		return &RowError{Reason: "invalid JSON: unexpected end: " + e.msg}
+		return &RowError{Reason: "invalid JSON: " + e.unexpected(b)}
+	}
+	return &RowError{Reason: fmt.Sprintf("invalid JSON at column %d: %s", e.off+1, e.unexpected(b))}
+}
+
+// unexpected describes the error as "unexpected <what stands at its
+// offset>: <message>".
+func (e *jsonSyntaxError) unexpected(b []byte) string {
+	if e.off >= len(b) {
+		return "unexpected end: " + e.msg
 	}
 	c := b[e.off]
 	if c < 0x20 || c >= utf8.RuneSelf {
-		return &RowError{Reason: fmt.Sprintf("invalid JSON at column %d: unexpected byte 0x%02x: %s", e.off+1, c, e.msg)}
+		return fmt.Sprintf("unexpected byte 0x%02x: %s", c, e.msg)
 	}
-	return &RowError{Reason: fmt.Sprintf("invalid JSON at column %d: unexpected %q: %s", e.off+1, c, e.msg)}
+	return fmt.Sprintf("unexpected %q: %s", c, e.msg)
 }
 
 // jsonColumn returns the column a JSON field name stands for, or -1. Names
@@ -216,7 +237,7 @@ func (p *objParser) value(b []byte, i, c int, r *Row) (int, *RowError, *jsonSynt
 	case (c == colUnit || c == colPhase) && string(raw) == "null":
 		return end, nil, nil
 	case c == colTime && isNum:
-		ms, ok := parseInt(raw)
+		ms, ok := parseMillis(raw)
 		if !ok {
 			return end, &RowError{Field: "time", Value: clip(raw), Reason: reasonTime}, nil
 		}
@@ -263,11 +284,11 @@ func (p *objParser) str(b []byte, i int) ([]byte, int, *jsonSyntaxError) {
 		case c == '\\':
 			return p.strEscaped(b, start, i)
 		case c < 0x20:
-			return nil, i, &jsonSyntaxError{i, "control character in string"}
+			return nil, i, &jsonSyntaxError{off: i, msg: "control character in string"}
 		}
 		i++
 	}
-	return nil, i, &jsonSyntaxError{i, "string not closed"}
+	return nil, i, &jsonSyntaxError{off: i, msg: "string not closed"}
 }
 
 // strEscaped continues str from the first backslash at b[i].
@@ -279,14 +300,14 @@ func (p *objParser) strEscaped(b []byte, start, i int) ([]byte, int, *jsonSyntax
 		case c == '"':
 			return p.scratch, i + 1, nil
 		case c < 0x20:
-			return nil, i, &jsonSyntaxError{i, "control character in string"}
+			return nil, i, &jsonSyntaxError{off: i, msg: "control character in string"}
 		case c != '\\':
 			p.scratch = append(p.scratch, c)
 			i++
 			continue
 		}
 		if i+1 >= len(b) {
-			return nil, i + 1, &jsonSyntaxError{i + 1, "string not closed"}
+			return nil, i + 1, &jsonSyntaxError{off: i + 1, msg: "string not closed"}
 		}
 		switch e := b[i+1]; e {
 		case '"', '\\', '/':
@@ -304,7 +325,7 @@ func (p *objParser) strEscaped(b []byte, start, i int) ([]byte, int, *jsonSyntax
 		case 'u':
 			r1, ok := hex4(b, i+2)
 			if !ok {
-				return nil, i + 2, &jsonSyntaxError{i + 2, `want 4 hex digits after \u`}
+				return nil, i + 2, &jsonSyntaxError{off: i + 2, msg: `want 4 hex digits after \u`}
 			}
 			i += 6
 			ru := rune(r1)
@@ -322,11 +343,11 @@ func (p *objParser) strEscaped(b []byte, start, i int) ([]byte, int, *jsonSyntax
 			p.scratch = utf8.AppendRune(p.scratch, ru)
 			continue
 		default:
-			return nil, i + 1, &jsonSyntaxError{i + 1, "invalid escape"}
+			return nil, i + 1, &jsonSyntaxError{off: i + 1, msg: "invalid escape"}
 		}
 		i += 2
 	}
-	return nil, i, &jsonSyntaxError{i, "string not closed"}
+	return nil, i, &jsonSyntaxError{off: i, msg: "string not closed"}
 }
 
 func hex4(b []byte, i int) (uint32, bool) {
@@ -353,7 +374,7 @@ func hex4(b []byte, i int) (uint32, bool) {
 // skipValue checks the JSON value at b[i] and returns where it ends.
 func (p *objParser) skipValue(b []byte, i, depth int) (int, *jsonSyntaxError) {
 	if i >= len(b) {
-		return i, &jsonSyntaxError{i, "want a value"}
+		return i, &jsonSyntaxError{off: i, msg: "want a value"}
 	}
 	switch c := b[i]; {
 	case c == '"':
@@ -361,7 +382,7 @@ func (p *objParser) skipValue(b []byte, i, depth int) (int, *jsonSyntaxError) {
 		return end, serr
 	case c == '{' || c == '[':
 		if depth >= maxDepth {
-			return i, &jsonSyntaxError{i, "nested too deeply"}
+			return i, &jsonSyntaxError{off: i, msg: "nested too deeply"}
 		}
 		closer := byte('}')
 		if c == '[' {
@@ -375,14 +396,14 @@ func (p *objParser) skipValue(b []byte, i, depth int) (int, *jsonSyntaxError) {
 			var serr *jsonSyntaxError
 			if c == '{' {
 				if i >= len(b) || b[i] != '"' {
-					return i, &jsonSyntaxError{i, "want a field name"}
+					return i, &jsonSyntaxError{off: i, msg: "want a field name"}
 				}
 				if _, i, serr = p.str(b, i); serr != nil {
 					return i, serr
 				}
 				i = skipWS(b, i)
 				if i >= len(b) || b[i] != ':' {
-					return i, &jsonSyntaxError{i, "want ':' after a field name"}
+					return i, &jsonSyntaxError{off: i, msg: "want ':' after a field name"}
 				}
 				i = skipWS(b, i+1)
 			}
@@ -397,7 +418,7 @@ func (p *objParser) skipValue(b []byte, i, depth int) (int, *jsonSyntaxError) {
 			if i < len(b) && b[i] == closer {
 				return i + 1, nil
 			}
-			return i, &jsonSyntaxError{i, "want ',' or '" + string(closer) + "'"}
+			return i, &jsonSyntaxError{off: i, msg: "want ',' or '" + string(closer) + "'"}
 		}
 	case c == '-' || '0' <= c && c <= '9':
 		return scanNumber(b, i)
@@ -408,13 +429,13 @@ func (p *objParser) skipValue(b []byte, i, depth int) (int, *jsonSyntaxError) {
 	case c == 'n':
 		return literal(b, i, "null")
 	}
-	return i, &jsonSyntaxError{i, "want a value"}
+	return i, &jsonSyntaxError{off: i, msg: "want a value"}
 }
 
 func literal(b []byte, i int, lit string) (int, *jsonSyntaxError) {
 	for k := 0; k < len(lit); k++ {
 		if i+k >= len(b) || b[i+k] != lit[k] {
-			return i + k, &jsonSyntaxError{i + k, "want " + lit}
+			return i + k, &jsonSyntaxError{off: i + k, msg: "want " + lit}
 		}
 	}
 	return i + len(lit), nil
@@ -434,12 +455,12 @@ func scanNumber(b []byte, i int) (int, *jsonSyntaxError) {
 			i++
 		}
 	default:
-		return i, &jsonSyntaxError{i, "want a digit"}
+		return i, &jsonSyntaxError{off: i, msg: "want a digit"}
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return i, &jsonSyntaxError{i, "want a digit after '.'"}
+			return i, &jsonSyntaxError{off: i, msg: "want a digit after '.'"}
 		}
 		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 			i++
@@ -451,7 +472,7 @@ func scanNumber(b []byte, i int) (int, *jsonSyntaxError) {
 			i++
 		}
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return i, &jsonSyntaxError{i, "want a digit in the exponent"}
+			return i, &jsonSyntaxError{off: i, msg: "want a digit in the exponent"}
 		}
 		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 			i++

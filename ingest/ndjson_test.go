@@ -88,7 +88,7 @@ func TestNDJSON(t *testing.T) {
 				`{"Asset":"m","quantity":"active_power","time":1764237600123,"value":1}` + "\n" +
 				`{}` + "\n",
 			errs: []string{
-				`line 1: field "colour": unknown field`,
+				`line 1: field "colour": unknown field (want asset, quantity, time, value, unit or phase)`,
 				`line 2: field "asset": value "5": not a string`,
 				`line 3: field "time": value "{}": not a string or number`,
 				`line 4: field "value": value "true": not a number or string`,
@@ -100,7 +100,7 @@ func TestNDJSON(t *testing.T) {
 				`line 10: field "time": value "1764237600123.5": not an RFC 3339 time or Unix milliseconds`,
 				`line 11: field "time": value "2026-13-01": not an RFC 3339 time or Unix milliseconds`,
 				`line 12: field "value": empty`,
-				`line 13: field "Asset": unknown field`,
+				`line 13: field "Asset": unknown field (want asset, quantity, time, value, unit or phase)`,
 				`line 14: field "asset": missing`,
 			},
 		},

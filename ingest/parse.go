@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -45,6 +46,23 @@ func parseInt(b []byte) (int64, bool) {
 		n = -n
 	}
 	return n, true
+}
+
+// parseMillis reads a JSON number of Unix milliseconds: an integer, or a
+// number of integral value written with a fraction or an exponent
+// (1.7642376e12), up to 2^62 in magnitude.
+func parseMillis(b []byte) (int64, bool) {
+	if ms, ok := parseInt(b); ok {
+		return ms, true
+	}
+	if ms, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		return ms, true
+	}
+	f, ok, rangeErr := parseFloat(b)
+	if !ok || rangeErr || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // parseRFC3339 reads RFC 3339 section 5.6 date-time:

@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,11 +127,8 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request, p auth.
 		return
 	}
 	if req.Site != "" {
-		if _, err := s.store.Site(r.Context(), req.Site); errors.Is(err, store.ErrNotFound) {
-			s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "site %q does not exist; create it with POST /api/v1/sites", req.Site))
-			return
-		} else if err != nil {
-			s.writeError(w, r, fmt.Errorf("look up site %q: %w", req.Site, err))
+		if _, err := s.lookupSite(r.Context(), req.Site, "; create it with POST /api/v1/sites"); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 	}
@@ -154,13 +152,19 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, p auth.P
 		s.writeError(w, r, fmt.Errorf("list keys: %w", err))
 		return
 	}
-	out := struct {
-		Keys []keyView `json:"keys"`
-	}{Keys: make([]keyView, 0, len(ks))}
+	out := make([]keyView, 0, len(ks))
 	for _, k := range ks {
-		out.Keys = append(out.Keys, viewKey(k))
+		out = append(out, viewKey(k))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, "keys", out)
+}
+
+// writeList replies {"<key>": items}, with [] rather than null for none.
+func writeList[T any](w http.ResponseWriter, key string, items []T) {
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string][]T{key: items})
 }
 
 func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -201,6 +205,16 @@ func pathSite(r *http.Request) (string, error) {
 	return site, nil
 }
 
+// readableSite reads and checks the {site} of a route that p must be able to
+// read.
+func readableSite(r *http.Request, p auth.Principal) (string, error) {
+	site, err := pathSite(r)
+	if err == nil {
+		err = requireRead(p, site)
+	}
+	return site, err
+}
+
 func (s *Server) handleListSites(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var sites []cim.Site
 	switch {
@@ -222,32 +236,34 @@ func (s *Server) handleListSites(w http.ResponseWriter, r *http.Request, p auth.
 		s.writeError(w, r, requireRead(p, p.Site))
 		return
 	}
-	if sites == nil {
-		sites = []cim.Site{}
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Sites []cim.Site `json:"sites"`
-	}{sites})
+	writeList(w, "sites", sites)
 }
 
 func (s *Server) handleGetSite(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	site, err := pathSite(r)
-	if err == nil {
-		err = requireRead(p, site)
-	}
+	site, err := readableSite(r, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	st, err := s.store.Site(r.Context(), site)
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "site %q does not exist", site))
-		return
-	} else if err != nil {
-		s.writeError(w, r, fmt.Errorf("look up site %q: %w", site, err))
+	st, err := s.lookupSite(r.Context(), site, "")
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// lookupSite reads a site. One that does not exist is a 404 whose message
+// ends in hint.
+func (s *Server) lookupSite(ctx context.Context, id, hint string) (cim.Site, error) {
+	st, err := s.store.Site(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return st, errorf(http.StatusNotFound, CodeNotFound, "site %q does not exist%s", id, hint)
+	case err != nil:
+		return st, fmt.Errorf("look up site %q: %w", id, err)
+	}
+	return st, nil
 }
 
 func checkSite(st cim.Site) error {
@@ -321,10 +337,7 @@ func (s *Server) handlePutSite(w http.ResponseWriter, r *http.Request, p auth.Pr
 }
 
 func (s *Server) handleListAssets(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	site, err := pathSite(r)
-	if err == nil {
-		err = requireRead(p, site)
-	}
+	site, err := readableSite(r, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -338,19 +351,11 @@ func (s *Server) handleListAssets(w http.ResponseWriter, r *http.Request, p auth
 		s.writeError(w, r, fmt.Errorf("list assets of site %q: %w", site, err))
 		return
 	}
-	if as == nil {
-		as = []cim.Asset{}
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Assets []cim.Asset `json:"assets"`
-	}{as})
+	writeList(w, "assets", as)
 }
 
 func (s *Server) handleGetAsset(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	site, err := pathSite(r)
-	if err == nil {
-		err = requireRead(p, site)
-	}
+	site, err := readableSite(r, p)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

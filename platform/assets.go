@@ -32,18 +32,6 @@ func newAssetCache(ttl time.Duration) *assetCache {
 	return &assetCache{ttl: ttl, sites: make(map[string]*siteAssets)}
 }
 
-// intern returns the cached id string of an asset known to exist.
-func (c *assetCache) intern(site string, id []byte) (string, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	sa := c.sites[site]
-	if sa == nil {
-		return "", false
-	}
-	s, ok := sa.known[string(id)]
-	return s, ok
-}
-
 func (c *assetCache) known(site, id string) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
@@ -38,6 +39,19 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.msg }
+
+// clip shortens a value quoted in an error.
+func clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
 
 func errorf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}

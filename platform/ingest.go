@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/ingest"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
 )
@@ -127,25 +128,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buf
 	}
 }
 
-// intern returns the string of b, reusing the catalogue's strings for
-// quantity names, units and phases.
-func (s *Server) intern(b []byte) string {
-	if v, ok := s.words[string(b)]; ok {
-		return v
-	}
-	return string(b)
-}
-
-func catalogueWords(c *cim.Catalogue) map[string]string {
-	m := make(map[string]string)
-	for _, q := range c.Quantities() {
-		m[q.Name] = q.Name
-		m[q.Unit] = q.Unit
-	}
-	for _, p := range []string{"total", "L1", "L2", "L3", "N", "L12", "L23", "L31"} {
-		m[p] = p
-	}
-	return m
+// fieldIssue is a problem with one field of one reading.
+type fieldIssue struct {
+	Field, Value, Reason string
 }
 
 // rowError is one refused reading of an ingest reply.
@@ -239,27 +224,33 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 		inErr error
 	)
 	valid = one[:0]
-	err = decodeReadings(buf.Bytes(), func(i int, raw rawReading) {
+	parser := s.parsers.Get().(*ingest.BodyParser)
+	err = parser.Parse(buf.Bytes(), func(row ingest.Row, re *ingest.RowError) {
 		if inErr != nil {
 			return
 		}
-		rd, fi, err := s.normalize(ctx, site, &raw, now)
+		if re != nil {
+			tally.reject(s.maxErrors, row.Pos, fieldIssue{Field: re.Field, Value: re.Value, Reason: re.Reason})
+			return
+		}
+		rd, fi, err := s.normalize(ctx, site, &row, now)
 		switch {
 		case err != nil:
 			inErr = err
 		case fi != nil:
-			tally.reject(s.maxErrors, i, *fi)
+			tally.reject(s.maxErrors, row.Pos, *fi)
 		default:
 			valid = append(valid, rd)
 		}
 	})
+	s.parsers.Put(parser)
 	if err == nil {
 		err = inErr
 	}
 	if err != nil {
-		var se *syntaxError
-		if errors.As(err, &se) {
-			err = errorf(http.StatusBadRequest, CodeInvalidBody, "%s", se)
+		var ie *ingest.InputError
+		if errors.As(err, &ie) {
+			err = errorf(http.StatusBadRequest, CodeInvalidBody, "%s", ie)
 		}
 		s.writeError(w, r, err)
 		return
@@ -279,31 +270,15 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 // normalize checks one decoded reading and converts it to the canonical
 // unit. A refused reading comes back as a fieldIssue; err is a failure of
 // the store.
-func (s *Server) normalize(ctx context.Context, site string, raw *rawReading, now time.Time) (cim.Reading, *fieldIssue, error) {
-	if raw.issue != nil {
-		return cim.Reading{}, raw.issue, nil
-	}
-	if f := raw.missing(); f != "" {
-		return cim.Reading{}, &fieldIssue{Field: f, Reason: "missing"}, nil
-	}
-	asset, known := s.assets.intern(site, raw.asset)
-	if !known {
-		asset = string(raw.asset)
-	}
-	in := cim.Input{
-		Asset:    asset,
-		Quantity: s.intern(raw.quantity),
-		Phase:    s.intern(raw.phase),
-		Unit:     s.intern(raw.unit),
-		Time:     raw.time,
-		Value:    raw.value,
-	}
-	if raw.valueText != nil {
+func (s *Server) normalize(ctx context.Context, site string, row *ingest.Row, now time.Time) (cim.Reading, *fieldIssue, error) {
+	known := s.assets.known(site, row.Asset)
+	in := row.Input
+	if row.RawValue != "" {
 		q, ok := s.cat.Lookup(in.Quantity)
 		if ok {
-			v, err := q.ParseValue(string(raw.valueText))
+			v, err := q.ParseValue(row.RawValue)
 			if err != nil {
-				return cim.Reading{}, &fieldIssue{Field: "value", Value: clip(string(raw.valueText)), Reason: err.Error()}, nil
+				return cim.Reading{}, &fieldIssue{Field: "value", Value: clip(row.RawValue), Reason: err.Error()}, nil
 			}
 			in.Value = v
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/ingest"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/platform/stream"
 	"github.com/gridlink/gridlink/store"
@@ -113,9 +114,9 @@ type Server struct {
 	streamBuf int
 	batchSize int
 	maxErrors int
-	words     map[string]string // interned catalogue strings
-	catJSON   []byte            // GET /api/v1/quantities
-	bufs      sync.Pool         // *bytes.Buffer for request bodies
+	catJSON   []byte    // GET /api/v1/quantities
+	bufs      sync.Pool // *bytes.Buffer for request bodies
+	parsers   sync.Pool // *ingest.BodyParser for POST /api/v1/readings
 	// knownSites remembers sites seen to exist, so that an admin key's
 	// writes cost no look-up; sites are never deleted.
 	knownSites sync.Map
@@ -168,13 +169,13 @@ func New(cfg Config) (*Server, error) {
 	if ttl == 0 {
 		ttl = 10 * time.Second
 	}
-	s.words = catalogueWords(s.cat)
 	cj, err := catalogueJSON(s.cat)
 	if err != nil {
 		return nil, fmt.Errorf("render catalogue: %w", err)
 	}
 	s.catJSON = cj
 	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.parsers.New = func() any { return new(ingest.BodyParser) }
 	s.writers.New = func() any { return new(statusWriter) }
 	s.auth = auth.NewAuthenticator(cfg.Store, auth.Options{TTL: ttl}) // real time, whatever Now says
 	s.assets = newAssetCache(ttl)
