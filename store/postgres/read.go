@@ -200,15 +200,8 @@ func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]
 	if step%rollupMs != 0 {
 		return rawParts(ctx, tx, id, from, to, step)
 	}
-	lo := rollup.Floor(from, rollupMs)
-	if lo < from {
-		lo += rollupMs
-	}
-	hi := to
-	if to != math.MaxInt64 {
-		hi = rollup.Floor(to, rollupMs)
-	}
-	if lo >= hi {
+	lo, hi, ok := rollup.Whole(from, to, rollupMs)
+	if !ok {
 		return rawParts(ctx, tx, id, from, to, rollupMs)
 	}
 	var out []part

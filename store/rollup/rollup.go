@@ -94,3 +94,18 @@ func Floor(t, step int64) int64 {
 	}
 	return b
 }
+
+// Whole returns the span [lo, hi) of the whole intervals of length step
+// inside [from, to); to == math.MaxInt64 means no upper bound. ok is false
+// when no whole interval fits.
+func Whole(from, to, step int64) (lo, hi int64, ok bool) {
+	lo = Floor(from, step)
+	if lo < from {
+		lo += step
+	}
+	hi = to
+	if to != math.MaxInt64 {
+		hi = Floor(to, step)
+	}
+	return lo, hi, lo < hi
+}

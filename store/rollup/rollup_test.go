@@ -135,3 +135,22 @@ func TestFloor(t *testing.T) {
 		}
 	}
 }
+
+func TestWhole(t *testing.T) {
+	for _, c := range []struct {
+		from, to, lo, hi int64
+		ok               bool
+	}{
+		{0, 900, 0, 900, true},
+		{1, 1800, 900, 1800, true},
+		{1, 1799, 900, 900, false},
+		{-901, 0, -900, 0, true},
+		{100, math.MaxInt64, 900, math.MaxInt64, true},
+		{100, 800, 900, 0, false},
+	} {
+		lo, hi, ok := rollup.Whole(c.from, c.to, 900)
+		if lo != c.lo || hi != c.hi || ok != c.ok {
+			t.Errorf("rollup.Whole(%d, %d, 900) = %d, %d, %v; want %d, %d, %v", c.from, c.to, lo, hi, ok, c.lo, c.hi, c.ok)
+		}
+	}
+}

@@ -16,9 +16,10 @@ import (
 
 // snapshot is a selected series with a copy of its head points in range.
 type snapshot struct {
-	id   int64
-	key  store.Series
-	head []cim.Point
+	id    int64
+	key   store.Series
+	head  []cim.Point
+	older []cim.Point // head points before the range, when asked for
 }
 
 func compareSeries(a, b store.Series) int {
@@ -36,7 +37,8 @@ func upper(to int64) int64 {
 // selectSeries copies, under the lock, what a read needs from memory. The
 // heads are copied before any block is read so that a flush running
 // meanwhile can only make a point appear twice (merged away), never vanish.
-func (s *Store) selectSeries(sel store.Selector) []snapshot {
+// With older, the head points before the range are copied too.
+func (s *Store) selectSeries(sel store.Selector, older bool) []snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []snapshot
@@ -47,7 +49,14 @@ func (s *Store) selectSeries(sel store.Selector) []snapshot {
 		}
 		i, _ := slices.BinarySearchFunc(st.head, sel.From, cmpTime)
 		j, _ := slices.BinarySearchFunc(st.head, to, cmpTime)
-		out = append(out, snapshot{id: st.id, key: st.key, head: slices.Clone(st.head[i:j])})
+		sn := snapshot{id: st.id, key: st.key}
+		if older {
+			c := slices.Clone(st.head[:j])
+			sn.older, sn.head = c[:i:i], c[i:]
+		} else {
+			sn.head = slices.Clone(st.head[i:j])
+		}
+		out = append(out, sn)
 	}
 	slices.SortFunc(out, func(a, b snapshot) int { return compareSeries(a.key, b.key) })
 	return out
@@ -106,7 +115,7 @@ func (s *Store) scan(ctx context.Context, id int64, head []cim.Point, from, to i
 // Read implements store.Readings.
 func (s *Store) Read(ctx context.Context, sel store.Selector, fn store.SeriesFunc) error {
 	to := upper(sel.To)
-	for _, sn := range s.selectSeries(sel) {
+	for _, sn := range s.selectSeries(sel, false) {
 		err := s.scan(ctx, sn.id, sn.head, sel.From, to, func(pts []cim.Point) error {
 			return fn(sn.key, pts)
 		})
@@ -134,12 +143,13 @@ func (s *Store) Latest(ctx context.Context, site string) ([]store.LatestPoint, e
 	return out, ctx.Err()
 }
 
-// lastBefore finds the series' newest point before t.
-func (s *Store) lastBefore(ctx context.Context, sn snapshot, headAll []cim.Point, t int64) (cim.Point, bool, error) {
+// lastBefore finds the series' newest point before t; head holds the head
+// points before t.
+func (s *Store) lastBefore(ctx context.Context, sn snapshot, head []cim.Point, t int64) (cim.Point, bool, error) {
 	var best cim.Point
 	found := false
-	if i, _ := slices.BinarySearchFunc(headAll, t, cmpTime); i > 0 {
-		best, found = headAll[i-1], true
+	if len(head) > 0 {
+		best, found = head[len(head)-1], true
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT start_t, data FROM chunks WHERE series_id = ? AND start_t < ? ORDER BY start_t DESC`, sn.id, t)
 	if err != nil {
@@ -181,18 +191,10 @@ func (s *Store) Aggregate(ctx context.Context, sel store.Selector, step time.Dur
 		return err
 	}
 	to := upper(sel.To)
-	s.mu.RLock()
-	heads := map[int64][]cim.Point{}
-	for _, st := range s.bySite[sel.Site] {
-		if sel.Match(st.key) {
-			heads[st.id] = slices.Clone(st.head)
-		}
-	}
-	s.mu.RUnlock()
-	for _, sn := range s.selectSeries(sel) {
+	for _, sn := range s.selectSeries(sel, agg == store.AggDelta) {
 		f := folder{step: stepMS, agg: agg}
 		if agg == store.AggDelta {
-			p, ok, err := s.lastBefore(ctx, sn, heads[sn.id], sel.From)
+			p, ok, err := s.lastBefore(ctx, sn, sn.older, sel.From)
 			if err != nil {
 				return err
 			}
@@ -231,15 +233,8 @@ func (s *Store) foldRollups(ctx context.Context, sn snapshot, from, to int64, f 
 		j, _ := slices.BinarySearchFunc(sn.head, b, cmpTime)
 		return s.scan(ctx, sn.id, sn.head[i:j], a, b, f.addPoints)
 	}
-	cleanFrom := rollup.Floor(from, rollupMS)
-	if cleanFrom < from {
-		cleanFrom += rollupMS
-	}
-	cleanTo := to
-	if to != math.MaxInt64 {
-		cleanTo = rollup.Floor(to, rollupMS)
-	}
-	if cleanFrom >= cleanTo {
+	cleanFrom, cleanTo, ok := rollup.Whole(from, to, rollupMS)
+	if !ok {
 		return raw(from, to)
 	}
 	if err := raw(from, cleanFrom); err != nil {
