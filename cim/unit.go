@@ -90,6 +90,8 @@ func exactUnit(s string) (unitDef, bool) {
 	case "MVA":
 		return u(dimApparentPower, 1e6)
 
+	case "Wmin": // Shelly Gen1 relay energy counters
+		return u(dimEnergy, 1.0/60)
 	case "Wh":
 		return u(dimEnergy, 1)
 	case "kWh":
@@ -385,4 +387,18 @@ func (q Quantity) Convert(value float64, unit string) (float64, error) {
 		v = (v - to.offset) / to.scale
 	}
 	return v, nil
+}
+
+// ConvertTo is Convert's inverse: it converts value, in q's canonical unit,
+// to unit. Simulators use it to hold a value the way a device would.
+func (q Quantity) ConvertTo(value float64, unit string) (float64, error) {
+	zero, err := q.Convert(0, unit)
+	if err != nil {
+		return 0, err
+	}
+	one, _ := q.Convert(1, unit)
+	if one == zero {
+		return 0, &FieldError{Field: "unit", Value: unit, Reason: "not invertible"}
+	}
+	return (value - zero) / (one - zero), nil
 }

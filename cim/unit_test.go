@@ -52,6 +52,7 @@ var convertCases = []convertCase{
 	{"apparent_power", 4, "kva", 4000},
 	{"apparent_power", 4, "MVA", 4e6},
 
+	{"energy_active_import", 6472513, "Wmin", 107875.21666666667}, // Shelly Plug S meters[0].total
 	{"energy_active_import", 401472.9, "Wh", 401472.9},
 	{"energy_active_import", 401472.9, "wh", 401472.9},
 	{"energy_active_import", 12.068, "kWh", 12068},
@@ -337,6 +338,21 @@ func TestConvertDoesNotAllocate(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Errorf("Convert(1, %q) allocates %.0f times", unit, allocs)
+		}
+	}
+}
+
+func TestConvertToInvertsConvert(t *testing.T) {
+	cat := Default()
+	for _, c := range convertCases {
+		q, _ := cat.Lookup(c.quantity)
+		canon, err := q.Convert(c.value, c.unit)
+		if err != nil {
+			continue
+		}
+		back, err := q.ConvertTo(canon, c.unit)
+		if err != nil || math.Abs(back-c.value) > 1e-9*math.Max(1, math.Abs(c.value)) {
+			t.Errorf("%s: ConvertTo(Convert(%v %s)) = %v, %v", c.quantity, c.value, c.unit, back, err)
 		}
 	}
 }
