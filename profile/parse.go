@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/yamlpos"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -100,56 +101,7 @@ type checker struct {
 
 // fail records a problem at a field given as a path of keys and indices.
 func (c *checker) fail(msg string, path ...any) {
-	c.errs = append(c.errs, &Error{File: c.file, Line: c.line(path), Field: fieldName(path), Msg: msg})
-}
-
-func fieldName(path []any) string {
-	var b strings.Builder
-	for _, k := range path {
-		switch k := k.(type) {
-		case int:
-			b.WriteString("[" + strconv.Itoa(k) + "]")
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(k)
-		}
-	}
-	return b.String()
-}
-
-// line finds the line of the deepest node of path that exists.
-func (c *checker) line(path []any) int {
-	n := c.root
-	if n == nil || len(n.Content) == 0 {
-		return 0
-	}
-	n = n.Content[0]
-	line := n.Line
-	for _, k := range path {
-		var next *yaml.Node
-		switch k := k.(type) {
-		case int:
-			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
-				next = n.Content[k]
-			}
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == k {
-						next = n.Content[i+1]
-						break
-					}
-				}
-			}
-		}
-		if next == nil {
-			break
-		}
-		n, line = next, next.Line
-	}
-	return line
+	c.errs = append(c.errs, &Error{File: c.file, Line: yamlpos.Line(c.root, path...), Field: yamlpos.Field(path...), Msg: msg})
 }
 
 func (c *checker) profile(p *Profile, cat *cim.Catalogue) {
