@@ -117,6 +117,9 @@ type MQTTSpec struct {
 	// Keepalive, for brokers that publish only while asked (Victron Venus
 	// OS: R/<portal>/keepalive at least every 60 s).
 	Keepalive *MQTTKeepalive `yaml:"keepalive"`
+	// Vars are default values of the topics' {name} placeholders; a
+	// device's Config.Vars override them (emonhub's node: emonpi).
+	Vars map[string]string `yaml:"vars"`
 }
 
 // MQTTTopic is one topic (a pattern with {vars} and the + and # wildcards)
