@@ -2,6 +2,10 @@
 # Runs every check and test of gridlink: gofmt, go vet, and go test -race
 # over all packages, the PostgreSQL conformance run included.
 #
+# Outside peers: the MQTT tests start their own mosquitto processes and the
+# Modbus tests their own pymodbus servers; both are installed from Debian's
+# packages here when missing and the script runs as root.
+#
 # PostgreSQL: when GRIDLINK_TEST_POSTGRES is unset, this script starts the
 # local Debian PostgreSQL cluster (installing it first when run as root on a
 # machine that has none) and creates the test role and database.
@@ -42,6 +46,24 @@ start_postgres() {
 	log "PostgreSQL $ver is up"
 }
 
+install_peers() {
+	local missing=()
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+	command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+	/usr/bin/python3 -c 'import pymodbus' 2>/dev/null || missing+=(python3-pymodbus)
+	if [ ${#missing[@]} -eq 0 ]; then
+		return
+	fi
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		log "installing ${missing[*]} from Debian's packages"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	else
+		log "missing ${missing[*]}: the tests against them will be skipped"
+	fi
+}
+
+install_peers
 start_postgres
 
 log "gofmt"
@@ -53,6 +75,12 @@ fi
 
 log "go vet"
 go vet ./...
+
+log "cross-compile the gateway for the Raspberry Pi (linux/arm/v6, linux/arm64)"
+for target in arm:6 arm64:; do
+	CGO_ENABLED=0 GOOS=linux GOARCH=${target%%:*} GOARM=${target#*:} \
+		go build -trimpath -ldflags='-s -w' -o /dev/null ./cmd/gridlink
+done
 
 log "go test -race"
 go test -race -count=1 -timeout 30m ./...

@@ -3,6 +3,8 @@
 //	gridlink serve    the platform: ingest, storage, query APIs, live stream
 //	gridlink keys     manage API keys
 //	gridlink upload   send a batch file (CSV or NDJSON) to the platform
+//	gridlink gateway  the home energy management gateway: devices → queue → platform
+//	gridlink sim      device simulators on their real protocols
 //	gridlink bench    measure ingest and query speed on this machine
 //
 // Run "gridlink COMMAND -h" for a command's flags.
@@ -30,6 +32,8 @@ func commands() []command {
 		{"serve", "run the platform (the core data management platform)", runServe},
 		{"keys", "manage API keys: keys create|list|revoke", runKeys},
 		{"upload", "send a CSV or NDJSON batch file to the platform", runUpload},
+		{"gateway", "run the home energy management gateway (HEMS) of a site", runGateway},
+		{"sim", "simulate devices on their real protocols, with their true values", runSim},
 		{"bench", "measure ingest and query speed: bench ingest", runBench},
 	}
 }

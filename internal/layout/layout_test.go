@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -103,6 +104,9 @@ func std(importPath string) bool {
 // under reports whether rel is dir or a package below it.
 func under(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 
+// connectors are the gateway's protocol drivers and the parts beside them.
+var connectors = []string{"modbus", "mqtt", "httpjson", "kasa", "sim", "queue", "uplink"}
+
 // drivers are the store implementations: only cmd wires one in.
 var drivers = []string{"store/sqlite", "store/postgres", "store/memstore"}
 
@@ -179,6 +183,23 @@ func rules() []rule {
 			allowed: notUnder("store/sqlite", "store/postgres"),
 		},
 		{
+			name:    "device and profile import only cim, each other and the standard library",
+			applies: func(rel string) bool { return rel == "device" || rel == "profile" },
+			allowed: func(imp string, inModule bool) bool {
+				return !inModule || imp == "cim" || imp == "device" || imp == "internal/yamlpos"
+			},
+		},
+		{
+			name:    "connectors, simulators, queue and uplink never import platform, ingest, gateway or a store",
+			applies: func(rel string) bool { return slices.Contains(connectors, rel) },
+			allowed: notUnder("platform", "ingest", "gateway", "store", "cmd"),
+		},
+		{
+			name:    "gateway never imports platform, ingest or a store",
+			applies: func(rel string) bool { return rel == "gateway" },
+			allowed: notUnder("platform", "ingest", "store", "cmd"),
+		},
+		{
 			name:    "nothing imports cmd/...",
 			applies: func(string) bool { return true },
 			tests:   true,
@@ -197,7 +218,7 @@ func TestImportArrows(t *testing.T) {
 		}
 	}
 	// The rules below would pass vacuously if the listing missed these.
-	for _, want := range []string{"cim", "store", "store/sqlite", "store/postgres", "ingest", "platform", "cmd/gridlink"} {
+	for _, want := range []string{"cim", "store", "store/sqlite", "store/postgres", "ingest", "platform", "cmd/gridlink", "device", "profile", "modbus", "httpjson", "kasa"} {
 		if !seen[want] {
 			t.Fatalf("go list did not list %s/%s", m.path, want)
 		}
