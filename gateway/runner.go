@@ -149,10 +149,13 @@ func (r *runner) pollLoop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+		// Readings are stamped with the time the poll began, as a meter
+		// reading belongs to the moment it was asked for; the stamps then
+		// fall on the device's slots.
+		readAt := r.now()
 		pctx, cancel := context.WithTimeout(ctx, r.timeout)
 		vals, err := r.poller.Poll(pctx)
 		cancel()
-		readAt := r.now()
 		if ctx.Err() != nil {
 			return
 		}
@@ -162,10 +165,10 @@ func (r *runner) pollLoop(ctx context.Context) {
 				r.deliver(vals, readAt)
 			}
 			wait := r.failed(err, readAt)
-			next = readAt.Add(wait)
+			next = r.now().Add(wait)
 		} else {
 			r.deliver(vals, readAt)
-			next = r.nextSlot(readAt)
+			next = r.nextSlot(r.now())
 		}
 		r.mu.Lock()
 		at := next

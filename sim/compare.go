@@ -13,9 +13,10 @@ import (
 
 // Tolerance says how closely Compare matches readings to the truth.
 type Tolerance struct {
-	// Boundary: a reading stamped less than this after a cycle boundary
-	// may match the cycle that ended there too, because the gateway stamps
-	// its read time and the device may not have switched yet. E.g. 100 ms.
+	// Boundary: a reading stamped less than this from a cycle boundary may
+	// match the cycle on the other side of it too: a poll takes time, and
+	// the device may switch between the gateway's time stamp and its read.
+	// E.g. 100 ms.
 	Boundary time.Duration
 	// Relative is the relative difference allowed for values held with
 	// float32 precision; zero means 1e-6. Other values must agree within
@@ -110,7 +111,8 @@ type cycleIndex struct {
 
 // Compare checks platform readings against the truth: each reading must
 // equal what its asset's device held in the cycle containing the reading's
-// time (or, within tol.Boundary after a boundary, in the cycle before). It
+// time (or, within tol.Boundary of a boundary, in the cycle on its other
+// side). It
 // reports mismatches, readings of series the device did not hold, cycles
 // no reading fell in and how completely the readings cover the truth. Pass
 // only the truth of the span the readings should cover.
@@ -212,6 +214,9 @@ func candidates(list []*cycleIndex, t time.Time, boundary time.Duration) []*cycl
 		case t.Sub(ci.rec.End) < boundary:
 			out = append(out, ci)
 		}
+	}
+	if i < len(list) && list[i].rec.Start.Sub(t) < boundary {
+		out = append(out, list[i])
 	}
 	return out
 }
