@@ -19,14 +19,24 @@ func ParsePath(s string) (Path, error) {
 	for i := 0; i < len(s); {
 		switch {
 		case s[i] == '[':
-			end := strings.Index(s[i:], `"]`)
-			if len(s) < i+2 || s[i+1] != '"' || end < 0 {
+			if len(s) < i+2 || s[i+1] != '"' {
 				return nil, fmt.Errorf("path %q: a bracket at %d must hold a quoted key, [\"key\"]", s, i)
 			}
-			p = append(p, s[i+2:i+end])
-			i += end + 2
-			if i < len(s) && s[i] == '.' {
+			end := strings.Index(s[i+2:], `"]`)
+			if end < 0 {
+				return nil, fmt.Errorf("path %q: the bracket at %d is not closed with \"]", s, i)
+			}
+			if end == 0 {
+				return nil, fmt.Errorf("path %q: empty key at %d", s, i)
+			}
+			p = append(p, s[i+2:i+2+end])
+			i += 2 + end + 2
+			switch {
+			case i == len(s) || s[i] == '[':
+			case s[i] == '.' && i+1 < len(s):
 				i++
+			default:
+				return nil, fmt.Errorf("path %q: want . or [ after the bracket ending at %d", s, i-1)
 			}
 		default:
 			j := strings.IndexAny(s[i:], ".[")
@@ -35,6 +45,9 @@ func ParsePath(s string) (Path, error) {
 			}
 			if j == 0 {
 				return nil, fmt.Errorf("path %q: empty key at %d", s, i)
+			}
+			if k := strings.IndexAny(s[i:i+j], `]"`); k >= 0 {
+				return nil, fmt.Errorf("path %q: %q at %d: quote such keys, [\"key\"]", s, s[i+k], i+k)
 			}
 			p = append(p, s[i:i+j])
 			i += j

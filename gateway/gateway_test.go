@@ -1,0 +1,215 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/device"
+	"github.com/gridlink/gridlink/modbus"
+	"github.com/gridlink/gridlink/platform"
+	"github.com/gridlink/gridlink/platform/auth"
+	"github.com/gridlink/gridlink/profile"
+	"github.com/gridlink/gridlink/sim"
+	"github.com/gridlink/gridlink/store"
+	"github.com/gridlink/gridlink/store/sqlite"
+)
+
+// testPlatform runs the real platform in-process with one site and its
+// assets, and returns its URL, an ingest key and the store.
+func testPlatform(t *testing.T, site string, assets ...string) (string, string, store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.PutSite(ctx, cim.Site{ID: site, Name: site}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range assets {
+		if err := st.PutAsset(ctx, cim.Asset{Site: site, ID: a, Type: cim.SmartMeter}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret, k := auth.NewKey(site, string(auth.ScopeIngest), "gateway", time.Now())
+	if err := st.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := platform.New(platform.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { srv.Close(); ts.Close() })
+	return ts.URL, secret, st
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func getStatus(t *testing.T, addr string) Status {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func deviceOf(s Status, asset string) DeviceStatus {
+	for _, d := range s.Devices {
+		if d.Asset == asset {
+			return d
+		}
+	}
+	return DeviceStatus{}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDeviceDownNeverStopsTheOthers starts a gateway whose second device is
+// not there: the gateway runs, reads the first, shows the second as down
+// with its error, and picks it up once it appears.
+func TestDeviceDownNeverStopsTheOthers(t *testing.T) {
+	cat := cim.Default()
+	set, err := profile.Embedded(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := set.Get("eastron-sdm630")
+	url, key, st := testPlatform(t, "s1", "a/up", "a/late")
+
+	startMeter := func(addr string) {
+		s, err := modbus.NewSimulator(p, device.Config{}, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := sim.NewModel(sim.ModelConfig{Seed: 1, Channels: sim.ChannelsOf(p), Catalogue: cat})
+		if _, err := s.Update(m.Frame(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Start(addr); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+	}
+	upAddr, lateAddr := freePort(t), freePort(t)
+	startMeter(upAddr)
+
+	cfg := Config{
+		Site: "s1", Data: filepath.Join(t.TempDir(), "gw"),
+		Platform: PlatformConfig{URL: url, Key: key, BatchSize: 100},
+		Queue:    QueueConfig{MaxBytes: 1 << 20}, Status: StatusConfig{Listen: "127.0.0.1:0"},
+		Devices: []device.Config{
+			{Asset: "a/up", Profile: "eastron-sdm630", Address: upAddr, Interval: 200 * time.Millisecond},
+			{Asset: "a/late", Profile: "eastron-sdm630", Address: lateAddr, Interval: 200 * time.Millisecond, Timeout: time.Second},
+		},
+	}
+	g, err := Open(t.Context(), cfg, Options{Catalogue: cat, Profiles: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	addr := g.StatusAddr()
+
+	waitUntil(t, "a/up read and a/late down", func() bool {
+		s := getStatus(t, addr)
+		return deviceOf(s, "a/up").Reads >= 3 && deviceOf(s, "a/late").State == StateDown
+	})
+	s := getStatus(t, addr)
+	late := deviceOf(s, "a/late")
+	if !strings.Contains(late.LastError, "connect") || late.Failures < MaxFailing || late.NextAttempt == nil {
+		t.Errorf("down device: %+v", late)
+	}
+	if up := deviceOf(s, "a/up"); up.State != StateOK || len(up.Values) != 13 {
+		t.Errorf("working device: state %s, %d values", up.State, len(up.Values))
+	}
+
+	// The HTML page names both devices and their states.
+	req, _ := http.NewRequest("GET", "http://"+addr+"/status", nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"a/up", "a/late", `class="down"`, "energy_active_import", "connect"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	resp, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`gridlink_gateway_device_up{asset="a/late"} 0`, `gridlink_gateway_device_up{asset="a/up"} 1`, "gridlink_uplink_"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	// The device appears: the gateway's retry finds it.
+	startMeter(lateAddr)
+	waitUntil(t, "a/late back", func() bool { return deviceOf(getStatus(t, addr), "a/late").State == StateOK })
+	waitUntil(t, "a/late's readings in the platform", func() bool {
+		n := 0
+		st.Read(context.Background(), store.Selector{Site: "s1", Asset: "a/late"}, func(_ store.Series, ps []cim.Point) error {
+			n += len(ps)
+			return nil
+		})
+		return n > 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(goodConfig))
+	f.Add([]byte("site: a\ndevices: [{asset: x, profile: y, interval: 1ns}]\n"))
+	f.Add([]byte("queue: {max_bytes: 1.5GiB}\n"))
+	set, _ := profile.Embedded(cim.Default())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig(data, "f.yaml", set)
+		if err == nil && (c.Site == "" || len(c.Devices) == 0) {
+			t.Fatalf("accepted a config without site or devices: %+v", c)
+		}
+	})
+}
