@@ -153,11 +153,11 @@ func (o *Options) fill() error {
 
 // Stats describes a queue's content.
 type Stats struct {
-	Readings   int64     // unacknowledged readings
-	Bytes      int64     // size of the segment files, acknowledged parts included
-	Dropped    int64     // readings dropped (queue full or damaged) since the queue was created
-	Segments   int       // segment files
-	OldestTime time.Time // time of the oldest unacknowledged reading; zero when empty
+	Readings   int64     `json:"readings"`             // unacknowledged readings
+	Bytes      int64     `json:"bytes"`                // size of the segment files, acknowledged parts included
+	Dropped    int64     `json:"dropped"`              // readings dropped (queue full or damaged) since the queue was created
+	Segments   int       `json:"segments"`             // segment files
+	OldestTime time.Time `json:"oldest_time,omitzero"` // time of the oldest unacknowledged reading; zero when empty
 }
 
 // Cursor marks a position in the queue: the end of the readings a Peek

@@ -112,14 +112,14 @@ type Config struct {
 
 // Status is the uplink's state for the gateway's status page.
 type Status struct {
-	State       string    // one of the State constants
-	LastError   string    // the last failure, "" after a success
-	LastSuccess time.Time // when the platform last answered 200
-	Sent        int64     // readings the platform took (live copies included)
-	Rejected    int64     // readings refused and dropped
-	Duplicate   int64     // readings the platform already held
-	Backlog     int64     // readings waiting in the queue
-	RetryAt     time.Time // when the next attempt is due while waiting; zero otherwise
+	State       string    `json:"state"`                 // one of the State constants
+	LastError   string    `json:"last_error,omitempty"`  // the last failure, "" after a success
+	LastSuccess time.Time `json:"last_success,omitzero"` // when the platform last answered 200
+	Sent        int64     `json:"sent"`                  // readings the platform took (live copies included)
+	Rejected    int64     `json:"rejected"`              // readings refused and dropped
+	Duplicate   int64     `json:"duplicate"`             // readings the platform already held
+	Backlog     int64     `json:"backlog"`               // readings waiting in the queue
+	RetryAt     time.Time `json:"retry_at,omitzero"`     // when the next attempt is due while waiting; zero otherwise
 }
 
 // Uplink forwards a queue to the platform.
