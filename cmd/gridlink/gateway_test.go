@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/device"
+	"github.com/gridlink/gridlink/kasa"
 	"github.com/gridlink/gridlink/profile"
 	"github.com/gridlink/gridlink/sim"
 )
@@ -474,5 +476,83 @@ func checkDevice(t *testing.T, d *e2eDevice, truth []sim.CycleRecord, got []cim.
 	}
 	if len(series) == 0 {
 		t.Errorf("%s (%s): the platform holds no reading", d.asset, d.profile)
+	}
+}
+
+// TestGatewayCheck validates the example configuration, and names the line
+// and field of a bad one.
+func TestGatewayCheck(t *testing.T) {
+	code, out, errOut := gridlink(t, "gateway", "--config", "../../examples/gateway/hems.yaml", "--check")
+	if code != 0 || !strings.Contains(out, "4 devices, configuration and profiles are valid") {
+		t.Fatalf("example config: exit %d\n%s%s", code, out, errOut)
+	}
+	bad := writeFile(t, "hems.yaml", "site: bristol\nplatform: {url: 'http://x', key: k}\ndevices:\n  - {asset: a/b, profile: shelly-plug-z, address: 10.0.0.2}\n")
+	code, _, errOut = gridlink(t, "gateway", "--config", bad, "--check")
+	if code != 1 || !strings.Contains(errOut, `hems.yaml:4: devices[0].profile: profile "shelly-plug-z" is not known`) {
+		t.Errorf("bad config: exit %d, stderr %s", code, errOut)
+	}
+	badProfile := t.TempDir()
+	os.WriteFile(filepath.Join(badProfile, "m.yaml"), []byte("name: my-meter\nprotocol: modbus\nmodbus:\n  points:\n    - {register: 3, type: int16, quantity: power}\n"), 0o644)
+	cfg := writeFile(t, "hems2.yaml", "site: bristol\nplatform: {url: 'http://x', key: k}\nprofiles: "+badProfile+"\ndevices:\n  - {asset: a/b, profile: my-meter, address: 10.0.0.2}\n")
+	code, _, errOut = gridlink(t, "gateway", "--config", cfg, "--check")
+	if code != 1 || !strings.Contains(errOut, `m.yaml:5: modbus.points[0].quantity: quantity "power" is not in the catalogue`) {
+		t.Errorf("bad profile: exit %d, stderr %s", code, errOut)
+	}
+}
+
+// TestSimOneDevice runs `gridlink sim PROFILE` and reads the simulated plug
+// over its protocol with the gateway's connector: the values are the
+// truth endpoint's.
+func TestSimOneDevice(t *testing.T) {
+	code, out, _ := gridlink(t, "sim", "--list")
+	if code != 0 || !strings.Contains(out, "kasa-kp115") || !strings.Contains(out, "alphaess-smile5") {
+		t.Fatalf("sim --list: exit %d\n%s", code, out)
+	}
+	p := startProc(t, "sim", "sim", "kasa-kp115", "--asset", "h/plug", "--truth", "127.0.0.1:0", "--cycle", "500ms")
+	truthURL := p.expect(regexp.MustCompile(`^truth on (http://\S+)/truth`))[1]
+	addr := p.expect(regexp.MustCompile(`^sim h/plug profile=kasa-kp115 protocol=kasa addr=(\S+)`))[1]
+	waitFor(t, 10*time.Second, "a recorded cycle", func() bool {
+		recs, err := sim.FetchTruth(t.Context(), truthURL, "h/plug", time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+		return err == nil && len(recs) > 0
+	})
+	cat := cim.Default()
+	set, _ := profile.Embedded(cat)
+	prof, _ := set.Get("kasa-kp115")
+	poller, err := kasa.NewPoller(prof, device.Config{Asset: "h/plug", Address: addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poller.Close()
+	var got []cim.Reading
+	for range 3 {
+		at := time.Now()
+		vals, err := poller.Poll(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			in := cim.Input{Asset: "h/plug", Quantity: v.Quantity, Phase: string(v.Phase), Unit: v.Unit, Time: at.UnixMilli(), Value: v.Value}
+			if v.State != "" {
+				q, _ := cat.Lookup(v.Quantity)
+				in.Value, _ = q.ParseValue(v.State)
+			}
+			r, err := cat.Normalize(in, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	recs, err := sim.FetchTruth(t.Context(), truthURL, "h/plug", time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("truth: %v, %d cycles", err, len(recs))
+	}
+	if len(recs[0].Values) != 5 {
+		t.Errorf("a KP115 holds 5 values (power, voltage, current, energy, relay), truth has %+v", recs[0].Values)
+	}
+	cmp := sim.Compare(recs, got, sim.Tolerance{Boundary: 100 * time.Millisecond})
+	if len(cmp.Mismatches) > 0 || cmp.Matched != len(got) || len(got) != 15 {
+		t.Errorf("%d readings, %d matched the truth: %s", len(got), cmp.Matched, cmp.String())
 	}
 }
