@@ -154,8 +154,8 @@ func TestDeviceDownNeverStopsTheOthers(t *testing.T) {
 	if !strings.Contains(late.LastError, "connect") || late.Failures < MaxFailing || late.NextAttempt == nil {
 		t.Errorf("down device: %+v", late)
 	}
-	if up := deviceOf(s, "a/up"); up.State != StateOK || len(up.Values) != 13 {
-		t.Errorf("working device: state %s, %d values", up.State, len(up.Values))
+	if up := deviceOf(s, "a/up"); up.State != StateOK || len(up.Values) != 13 || up.Trend == nil || len(up.Trend.Points) < 2 {
+		t.Errorf("working device: state %s, %d values, trend %+v", up.State, len(up.Values), up.Trend)
 	}
 
 	// The HTML page names both devices and their states.
@@ -167,7 +167,7 @@ func TestDeviceDownNeverStopsTheOthers(t *testing.T) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"a/up", "a/late", `class="down"`, "energy_active_import", "connect"} {
+	for _, want := range []string{"a/up", "a/late", `class="down"`, "energy_active_import", "connect", "<svg", "<polyline"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("status page lacks %q", want)
 		}

@@ -55,7 +55,21 @@ type DeviceStatus struct {
 	Readings    int64         `json:"readings"`
 	Invalid     int64         `json:"invalid"`
 	Values      []ValueStatus `json:"values"`
+	// Trend holds the recent values of the device's first series, for the
+	// status page's plot.
+	Trend *Trend `json:"trend,omitempty"`
 }
+
+// Trend is the recent history of one series.
+type Trend struct {
+	Quantity string       `json:"quantity"`
+	Phase    string       `json:"phase,omitempty"`
+	Unit     string       `json:"unit"`
+	Points   [][2]float64 `json:"points"` // [Unix ms, value], oldest first
+}
+
+// trendLength is how many recent values a device's trend keeps.
+const trendLength = 120
 
 // ValueStatus is the last value of one series of a device.
 type ValueStatus struct {
@@ -84,6 +98,12 @@ type runner struct {
 	mu     sync.Mutex
 	status DeviceStatus
 	last   map[cim.SeriesKey]ValueStatus
+	// trend: the first series the device delivered, and its recent points
+	// in a ring.
+	trendKey  *cim.SeriesKey
+	trend     [trendLength][2]float64
+	trendNext int
+	trendLen  int
 }
 
 func newRunner(cfg device.Config, p *profile.Profile, cat *cim.Catalogue, sink Sink, log *slog.Logger, now func() time.Time, met *metrics) *runner {
@@ -278,6 +298,15 @@ func (r *runner) deliver(vals []device.Value, readAt time.Time) {
 			vs.State = q.States[int(rd.Value)]
 		}
 		r.last[rd.SeriesKey] = vs
+		if r.trendKey == nil {
+			k := rd.SeriesKey
+			r.trendKey = &k
+		}
+		if rd.SeriesKey == *r.trendKey {
+			r.trend[r.trendNext] = [2]float64{float64(rd.Time), rd.Value}
+			r.trendNext = (r.trendNext + 1) % trendLength
+			r.trendLen = min(r.trendLen+1, trendLength)
+		}
 	}
 }
 
@@ -309,6 +338,13 @@ func (r *runner) snapshot() DeviceStatus {
 	s := r.status
 	if r.sub != nil && s.State == StateOK && s.LastRead != nil && r.now().Sub(*s.LastRead) > 3*r.interval {
 		s.State = StateStale
+	}
+	if k := r.trendKey; k != nil && r.trendLen > 1 {
+		tr := &Trend{Quantity: k.Quantity, Phase: string(k.Phase), Unit: r.last[*k].Unit, Points: make([][2]float64, 0, r.trendLen)}
+		for i := range r.trendLen {
+			tr.Points = append(tr.Points, r.trend[(r.trendNext-r.trendLen+i+trendLength)%trendLength])
+		}
+		s.Trend = tr
 	}
 	s.Values = make([]ValueStatus, 0, len(r.last))
 	for _, v := range r.last {

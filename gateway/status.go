@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -95,7 +96,8 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 		}
 		return now.Sub(*t).Round(100*time.Millisecond).String() + " ago"
 	},
-	"num": func(v float64) string { return strings.TrimRight(strings.TrimRight(formatFloat(v), "0"), ".") },
+	"num":   func(v float64) string { return strings.TrimRight(strings.TrimRight(formatFloat(v), "0"), ".") },
+	"spark": sparkline,
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -113,14 +115,48 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid
 <p>Queue: {{.Queue.Readings}} readings, {{.Queue.Bytes}} bytes on disk, dropped (queue full) {{.Queue.Dropped}}
 {{with .Broker}} · MQTT broker on <code>{{.}}</code>{{end}}</p>
 <h2>Devices</h2>
-<table><tr><th>asset</th><th>profile</th><th>state</th><th>last read</th><th>values</th><th>last error</th></tr>
+<table><tr><th>asset</th><th>profile</th><th>state</th><th>last read</th><th>recent</th><th>values</th><th>last error</th></tr>
 {{$now := .Now}}{{range .Devices}}<tr>
 <td><code>{{.Asset}}</code><br><small>{{.Address}}</small></td>
 <td>{{.Profile}}<br><small>{{.Protocol}}{{with .Interval}} every {{.}}{{end}}</small></td>
 <td class="{{.State}}">{{.State}}{{if .Failures}}<br><small>{{.Failures}} failures</small>{{end}}</td>
 <td>{{ago $now .LastRead}}<br><small>{{.Reads}} reads, {{.Errors}} errors</small></td>
+<td>{{with .Trend}}{{spark .}}<br><small>{{.Quantity}}{{with .Phase}} {{.}}{{end}}, {{.Unit}}</small>{{end}}</td>
 <td>{{range .Values}}{{.Quantity}}{{with .Phase}} {{.}}{{end}}: <b>{{if .State}}{{.State}}{{else}}{{num .Value}}{{end}}</b> {{if not .State}}{{.Unit}}{{end}}<br>{{end}}</td>
 <td class="err">{{.LastError}}{{if .LastErrorAt}}<br><small>{{ago $now .LastErrorAt}}</small>{{end}}</td>
 </tr>{{end}}</table>
 <p><small>JSON: <a href="/status?format=json">/status?format=json</a> · <a href="/metrics">/metrics</a> · refreshes every 5 s</small></p>
 </body></html>`))
+
+// sparkline draws a trend as a small inline SVG line with its range.
+func sparkline(tr *Trend) template.HTML {
+	const w, h = 160.0, 36.0
+	pts := tr.Points
+	if len(pts) < 2 {
+		return ""
+	}
+	t0, t1 := pts[0][0], pts[len(pts)-1][0]
+	lo, hi := pts[0][1], pts[0][1]
+	for _, p := range pts {
+		lo, hi = min(lo, p[1]), max(hi, p[1])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg width="%g" height="%g" viewBox="0 0 %g %g" role="img" aria-label="%s from %s to %s"><polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="`,
+		w, h+12, w, h+12, template.HTMLEscapeString(tr.Quantity), formatFloat(lo), formatFloat(hi))
+	for i, p := range pts {
+		x := 0.0
+		if t1 > t0 {
+			x = (p[0] - t0) / (t1 - t0) * w
+		}
+		y := h / 2
+		if hi > lo {
+			y = h - (p[1]-lo)/(hi-lo)*(h-2) - 1
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.1f,%.1f", x, y)
+	}
+	fmt.Fprintf(&b, `"/><text x="0" y="%g" font-size="10" fill="#666">%s … %s</text></svg>`, h+11, formatFloat(lo), formatFloat(hi))
+	return template.HTML(b.String())
+}
