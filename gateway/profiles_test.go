@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -46,35 +45,11 @@ func (s *captureSink) take() []cim.Reading {
 	return rs
 }
 
-var placeholder = regexp.MustCompile(`\{([a-z_][a-z0-9_]*)\}`)
-
 // testVars gives every {var} of a profile a value.
 func testVars(p *profile.Profile) map[string]string {
 	vars := map[string]string{}
-	add := func(s string) {
-		for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
-			if m[1] != "username" && m[1] != "password" {
-				vars[m[1]] = m[1] + "-1"
-			}
-		}
-	}
-	if s := p.MQTT; s != nil {
-		for _, tp := range s.Topics {
-			add(tp.Topic)
-		}
-		add(s.Online)
-		if s.Keepalive != nil {
-			add(s.Keepalive.Topic)
-		}
-	}
-	if s := p.HTTP; s != nil {
-		for _, r := range s.Requests {
-			add(r.Path)
-		}
-		if s.Login != nil {
-			add(s.Login.Path)
-			add(s.Login.Body)
-		}
+	for _, name := range p.Placeholders() {
+		vars[name] = name + "-1"
 	}
 	return vars
 }

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,5 +86,26 @@ func TestMappingRoundTrip(t *testing.T) {
 	}
 	if m.StateText("closed") != "close" {
 		t.Error("StateText")
+	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	set, err := Embedded(cim.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hue, _ := set.Get("hue-bridge-sensors")
+	got := hue.Placeholders()
+	for _, want := range []string{"light_id", "presence_id", "temp_id"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("hue placeholders %v lack %s", got, want)
+		}
+	}
+	if slices.Contains(got, "username") {
+		t.Errorf("credentials listed as placeholders: %v", got)
+	}
+	pw, _ := set.Get("tesla-powerwall2")
+	if got := pw.Placeholders(); slices.Contains(got, "password") {
+		t.Errorf("powerwall: %v", got)
 	}
 }

@@ -123,35 +123,12 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-var varRE = regexp.MustCompile(`\{([a-z_][a-z0-9_]*)\}`)
-
-// profileVars gives every {var} a profile uses a value.
+// profileVars gives every {var} a profile uses a value, unique per
+// profile: the devices share one broker.
 func profileVars(p *profile.Profile) map[string]string {
-	var texts []string
-	if s := p.MQTT; s != nil {
-		for _, tp := range s.Topics {
-			texts = append(texts, tp.Topic)
-		}
-		texts = append(texts, s.Online)
-		if s.Keepalive != nil {
-			texts = append(texts, s.Keepalive.Topic)
-		}
-	}
-	if s := p.HTTP; s != nil {
-		for _, r := range s.Requests {
-			texts = append(texts, r.Path)
-		}
-		if s.Login != nil {
-			texts = append(texts, s.Login.Path, s.Login.Body)
-		}
-	}
 	vars := map[string]string{}
-	for _, txt := range texts {
-		for _, m := range varRE.FindAllStringSubmatch(txt, -1) {
-			if m[1] != "username" && m[1] != "password" {
-				vars[m[1]] = m[1] + "-" + p.Name // unique: devices share one broker
-			}
-		}
+	for _, name := range p.Placeholders() {
+		vars[name] = name + "-" + p.Name
 	}
 	return vars
 }
