@@ -246,6 +246,9 @@ func (c *Config) check(set *profile.Set, fail func(string, ...any)) {
 		if _, _, err := net.SplitHostPort(b.Listen); err != nil {
 			fail(fmt.Sprintf("%q: want host:port", b.Listen), "broker", "listen")
 		}
+		if len(b.Users) == 0 {
+			fail("no users: each device logs in to the broker with its own username and password", "broker", "users")
+		}
 		seen := map[string]bool{}
 		for i, u := range b.Users {
 			switch {

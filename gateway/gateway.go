@@ -144,6 +144,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		g.log.Info("mqtt broker listening", "addr", g.brokerAddr, "users", len(users))
 	}
 	sink := queueSink{g.queue, g.uplink}
+	topics := map[string]string{} // MQTT filter → asset, to catch two devices on one topic
 	for i, dc := range cfg.Devices {
 		p, found := set.Get(dc.Profile)
 		if !found {
@@ -154,6 +155,17 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("device %s (%s): %w", dc.Asset, dc.Profile, err)
 		}
 		g.runners = append(g.runners, r)
+		if f, ok := r.sub.(interface{ Filters() []string }); ok {
+			for _, t := range f.Filters() {
+				key := dc.Address + " " + t
+				if other, dup := topics[key]; dup {
+					// Two Shelly devices left with the same id, say: each
+					// would take the other's values.
+					g.log.Warn("two devices subscribe to the same topic; check their vars", "topic", t, "asset", dc.Asset, "other", other)
+				}
+				topics[key] = dc.Asset
+			}
+		}
 	}
 	if cfg.Status.Listen != "off" {
 		if g.statusLn, err = net.Listen("tcp", cfg.Status.Listen); err != nil {

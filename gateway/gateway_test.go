@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -212,4 +213,28 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted a config without site or devices: %+v", c)
 		}
 	})
+}
+
+// TestSameTopicTwiceWarns: two devices left with the same Shelly id would
+// read each other's values; the gateway says so at start.
+func TestSameTopicTwiceWarns(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	dev := device.Config{Profile: "shelly-plug-s-mqtt", Address: "embedded", Vars: map[string]string{"id": "shellyplug-s-1"}}
+	a, b := dev, dev
+	a.Asset, b.Asset = "h/plug-1", "h/plug-2"
+	cfg := Config{
+		Site: "s1", Data: t.TempDir(), Platform: PlatformConfig{URL: "http://127.0.0.1:1", Key: "k", BatchSize: 10},
+		Queue: QueueConfig{MaxBytes: 1 << 20}, Status: StatusConfig{Listen: "off"},
+		Broker:  &BrokerConfig{Listen: "127.0.0.1:0", Users: []BrokerUser{{Username: "plug", Password: "password-1"}}},
+		Devices: []device.Config{a, b},
+	}
+	g, err := Open(t.Context(), cfg, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.closeAll()
+	if !strings.Contains(logs.String(), "two devices subscribe to the same topic") || !strings.Contains(logs.String(), "h/plug-1") {
+		t.Errorf("no warning about the shared topic:\n%s", logs.String())
+	}
 }
