@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -68,9 +67,9 @@ type point struct {
 
 // timeSpec is a TimeField with its placeholders filled.
 type timeSpec struct {
-	path   profile.Path
-	text   string
-	format string
+	field *profile.TimeField
+	path  profile.Path
+	text  string
 }
 
 // Reader reads the values of one reply document as a profile's points
@@ -96,7 +95,7 @@ func NewReader(pts []profile.JSONPoint, tf *profile.TimeField, vars map[string]s
 		if err != nil {
 			return nil, err
 		}
-		r.time = &timeSpec{path: p, text: p.String(), format: tf.Format}
+		r.time = &timeSpec{field: tf, path: p, text: p.String()}
 	}
 	return r, nil
 }
@@ -120,7 +119,7 @@ func (r *Reader) Read(doc any) ([]device.Value, error) {
 			continue
 		}
 		found++
-		v, skip, err := decodeValue(p.m, raw)
+		v, skip, err := p.m.JSONValue(raw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("path %s: %w", p.text, err))
 			continue
@@ -147,132 +146,14 @@ func (r *Reader) Read(doc any) ([]device.Value, error) {
 	return out, nil
 }
 
-// decodeValue maps one JSON value: numbers and numeric text through the
-// mapping's scale, state texts through its states, bools as 1 and 0 (or as
-// the texts "true" and "false" when the mapping lists states). skip reports
-// a null.
-func decodeValue(m *profile.Mapping, raw any) (v device.Value, skip bool, err error) {
-	switch x := raw.(type) {
-	case nil:
-		return device.Value{}, true, nil
-	case float64:
-		if len(m.States) > 0 {
-			v, err = m.TextValue(strconv.FormatFloat(x, 'f', -1, 64))
-			return v, false, err
-		}
-		return m.Value(x), false, nil
-	case string:
-		v, err = m.TextValue(strings.TrimSpace(x))
-		return v, false, err
-	case bool:
-		if len(m.States) > 0 {
-			v, err = m.TextValue(strconv.FormatBool(x))
-			return v, false, err
-		}
-		if x {
-			return m.Value(1), false, nil
-		}
-		return m.Value(0), false, nil
-	case map[string]any:
-		return device.Value{}, false, fmt.Errorf("%s: want a number, text or bool, got an object", m.Quantity)
-	case []any:
-		return device.Value{}, false, fmt.Errorf("%s: want a number, text or bool, got an array", m.Quantity)
-	}
-	return device.Value{}, false, fmt.Errorf("%s: unexpected JSON value %T", m.Quantity, raw)
-}
-
-// Plausible bounds of device clocks: anything outside is a bad value, not
-// a time (and keeps the conversions below from overflowing).
-const (
-	maxUnixS  = 1e11 // year 5138
-	maxUnixMS = maxUnixS * 1e3
-)
-
-// read finds the device's time. A missing or null field, zero (Shelly
-// without time sync) and Hue's "none" mean the device gives no time: the
-// zero time, so that the gateway stamps the values.
+// read finds the device's time. A missing field, or one where the device
+// gives no time (null, 0, "none"), reads as the zero time, so that the
+// gateway stamps the values with its clock.
 func (t *timeSpec) read(doc any) (time.Time, error) {
-	raw, ok := t.path.Get(doc)
-	if !ok || raw == nil {
-		return time.Time{}, nil
+	raw, _ := t.path.Get(doc)
+	tm, _, err := t.field.Parse(raw)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time path %s: %w", t.text, err)
 	}
-	bad := func(why string) (time.Time, error) {
-		return time.Time{}, fmt.Errorf("time path %s: %s", t.text, why)
-	}
-	switch t.format {
-	case "unix_s", "unix_ms":
-		var n float64
-		switch x := raw.(type) {
-		case float64:
-			n = x
-		case string:
-			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-			if err != nil {
-				return bad(fmt.Sprintf("%s is not a number", Excerpt([]byte(x))))
-			}
-			n = f
-		default:
-			return bad(fmt.Sprintf("want a number, got %s", jsonKind(raw)))
-		}
-		if t.format == "unix_ms" {
-			if n > maxUnixMS || math.IsNaN(n) {
-				return bad(fmt.Sprintf("%g ms is not a plausible time", n))
-			}
-			n /= 1e3
-		}
-		if n > maxUnixS || math.IsNaN(n) {
-			return bad(fmt.Sprintf("%g s is not a plausible time", n))
-		}
-		if n <= 0 {
-			return time.Time{}, nil
-		}
-		sec, frac := math.Modf(n)
-		// Millisecond resolution, as the platform keeps, without the
-		// float noise of the fraction.
-		ms := math.Round(frac * 1e3)
-		return time.Unix(int64(sec), int64(ms)*int64(time.Millisecond)).UTC(), nil
-	case "rfc3339", "local":
-		s, ok := raw.(string)
-		if !ok {
-			return bad(fmt.Sprintf("want text, got %s", jsonKind(raw)))
-		}
-		s = strings.TrimSpace(s)
-		if s == "" || s == "none" {
-			return time.Time{}, nil
-		}
-		var (
-			tm  time.Time
-			err error
-		)
-		if t.format == "rfc3339" {
-			tm, err = time.Parse(time.RFC3339Nano, s)
-		} else {
-			// Hue writes UTC without a zone.
-			tm, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
-		}
-		if err != nil {
-			return bad(fmt.Sprintf("%s is not a %s time", Excerpt([]byte(s)), t.format))
-		}
-		return tm.UTC(), nil
-	}
-	return bad(fmt.Sprintf("unknown format %q", t.format))
-}
-
-// jsonKind names the JSON type of a decoded value.
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case float64:
-		return "a number"
-	case string:
-		return "text"
-	case bool:
-		return "a bool"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	}
-	return fmt.Sprintf("%T", v)
+	return tm, nil
 }

@@ -61,14 +61,17 @@ func NewDocument(base []byte, pts []profile.JSONPoint, tf *profile.TimeField, va
 			continue
 		}
 		dp := docPoint{point: p, q: q}
-		if has && raw != nil {
-			v, _, err := decodeValue(p.m, raw)
-			if err != nil {
-				return nil, fmt.Errorf("base document: path %s: %w", p.text, err)
+		v, skip, err := p.m.JSONValue(raw)
+		if err != nil {
+			return nil, fmt.Errorf("base document: path %s: %w", p.text, err)
+		}
+		if skip {
+			// Missing, null or empty: the device holds no value yet.
+			if err := d.set(&dp, initial(p.m, q)); err != nil {
+				return nil, err
 			}
+		} else {
 			dp.held = v
-		} else if err := d.set(&dp, initial(p.m, q)); err != nil {
-			return nil, err
 		}
 		d.points = append(d.points, dp)
 	}
@@ -113,7 +116,7 @@ func (d *Document) Update(f sim.Frame) ([]device.Value, error) {
 	if d.time != nil && !f.Start.IsZero() {
 		var raw any
 		t := f.Start.UTC()
-		switch d.time.format {
+		switch d.time.field.Format {
 		case "unix_s":
 			t = t.Truncate(time.Second)
 			raw = float64(t.Unix())

@@ -280,7 +280,7 @@ func (s *Simulator) payload(t *simTopic, start time.Time) ([]byte, time.Time, er
 		if stamped {
 			n = max(n, t.time.index+1)
 			var v any
-			v, at = timeValue(t.time.format, start)
+			v, at = timeValue(t.time.field.Format, start)
 			stamp = fmt.Sprint(v)
 		}
 		fields := make([]string, n)
@@ -302,7 +302,7 @@ func (s *Simulator) payload(t *simTopic, start time.Time) ([]byte, time.Time, er
 	var at time.Time
 	if t.time != nil && !start.IsZero() {
 		var v any
-		v, at = timeValue(t.time.format, start)
+		v, at = timeValue(t.time.field.Format, start)
 		doc = t.time.path.Set(doc, v)
 	}
 	if t.t.Points != nil && isButton(t) {
