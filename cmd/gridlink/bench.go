@@ -64,8 +64,11 @@ type benchResult struct {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "gateway" {
+		return runBenchGateway(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(stderr, "usage: gridlink bench ingest [flags]")
+		fmt.Fprintln(stderr, "usage: gridlink bench ingest|gateway [flags]")
 		return errUsage
 	}
 	var c benchConfig

@@ -34,7 +34,7 @@ func commands() []command {
 		{"upload", "send a CSV or NDJSON batch file to the platform", runUpload},
 		{"gateway", "run the home energy management gateway (HEMS) of a site", runGateway},
 		{"sim", "simulate devices on their real protocols, with their true values", runSim},
-		{"bench", "measure ingest and query speed: bench ingest", runBench},
+		{"bench", "measure speed and footprint: bench ingest|gateway", runBench},
 	}
 }
 
