@@ -65,9 +65,11 @@ type Gateway struct {
 	broker  *mqtt.Broker
 	clients map[string]*mqtt.Client
 	runners []*runner
-	met     *metrics
-	gather  prometheus.Gatherer
-	started time.Time
+	// appender writes the devices' readings to the queue in batches.
+	appender *appender
+	met      *metrics
+	gather   prometheus.Gatherer
+	started  time.Time
 
 	statusLn   net.Listener
 	brokerAddr string
@@ -122,6 +124,9 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	g.uplink, err = uplink.New(uplink.Config{
 		URL: cfg.Platform.URL, Site: cfg.Site, Key: key, BatchSize: cfg.Platform.BatchSize,
 		CAFile: cfg.Platform.CAFile, Registerer: reg,
+		// One request a second at most while readings trickle in; retry
+		// a platform that went away at least every 30 s.
+		Linger: time.Second, MaxBackoff: 30 * time.Second,
 	}, g.queue, g.log.With("part", "uplink"))
 	if err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)
@@ -143,7 +148,8 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		}
 		g.log.Info("mqtt broker listening", "addr", g.brokerAddr, "users", len(users))
 	}
-	sink := queueSink{g.queue, g.uplink}
+	g.appender = newAppender(g.queue, g.uplink, cfg.Queue.AppendWindow)
+	sink := g.appender
 	topics := map[string]string{} // MQTT filter → asset, to catch two devices on one topic
 	for i, dc := range cfg.Devices {
 		p, found := set.Get(dc.Profile)
@@ -239,9 +245,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.started = g.now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
+	var wg, devices sync.WaitGroup
+	wg.Go(func() { g.appender.run(ctx) })
 	for _, r := range g.runners {
-		wg.Go(func() { r.run(ctx) })
+		devices.Go(func() { r.run(ctx) })
 	}
 	upErr := make(chan error, 1)
 	wg.Go(func() { upErr <- g.uplink.Run(ctx) })
@@ -264,6 +271,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}
 	cancel()
+	// The devices stop first; what they read is still written.
+	devices.Wait()
+	g.appender.close()
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = srv.Shutdown(sctx)
@@ -291,21 +301,6 @@ func (g *Gateway) closeAll() {
 		}
 		g.queue = nil
 	}
-}
-
-// queueSink appends to the durable queue, then tells the uplink that
-// live readings wait.
-type queueSink struct {
-	q  *queue.Queue
-	up *uplink.Uplink
-}
-
-func (s queueSink) Append(rs []cim.Reading) error {
-	if err := s.q.Append(rs); err != nil {
-		return err
-	}
-	s.up.Notify(rs)
-	return nil
 }
 
 // key returns the ingest key from the configuration or its file.

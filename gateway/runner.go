@@ -198,8 +198,52 @@ func (r *runner) pollLoop(ctx context.Context) {
 	}
 }
 
+// pushed is what a pushing device sent in one message, already validated.
+type pushed struct {
+	rs      []cim.Reading
+	invalid []error
+	at      time.Time
+}
+
+// maxPending bounds the messages of one device waiting for the queue.
+const maxPending = 64
+
 func (r *runner) subscribeLoop(ctx context.Context) {
-	emit := func(vals []device.Value) { r.deliver(vals, r.now()) }
+	// Messages are stamped and validated as they arrive, and written to
+	// the queue by a worker that takes all that waits at once: the broker's
+	// delivery never waits for an fsync, so a device that sends ten
+	// topics a cycle is neither slowed nor stamped late.
+	pending := make(chan pushed, maxPending)
+	var worker sync.WaitGroup
+	worker.Go(func() { r.storePushed(pending) })
+	// A late delivery from the broker must not send on the closed channel.
+	var gate sync.RWMutex
+	closed := false
+	defer func() {
+		gate.Lock()
+		closed = true
+		close(pending)
+		gate.Unlock()
+		worker.Wait()
+	}()
+	emit := func(vals []device.Value) {
+		at := r.now()
+		rs, invalid := r.prepare(vals, at, nil, nil)
+		gate.RLock()
+		defer gate.RUnlock()
+		if closed {
+			return
+		}
+		select {
+		case pending <- pushed{rs, invalid, at}:
+		default:
+			r.mu.Lock()
+			r.status.LastError = "queue too slow: a message was dropped"
+			r.status.LastErrorAt = &at
+			r.mu.Unlock()
+			r.log.Error("message dropped: the queue does not keep up", "readings", len(rs))
+		}
+	}
 	for {
 		err := r.sub.Subscribe(ctx, emit)
 		if ctx.Err() != nil {
@@ -214,6 +258,27 @@ func (r *runner) subscribeLoop(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
+	}
+}
+
+// storePushed writes waiting messages, all that wait at once, until
+// pending is closed.
+func (r *runner) storePushed(pending <-chan pushed) {
+	for p := range pending {
+		rs, invalid, at := p.rs, p.invalid, p.at
+	more:
+		for {
+			select {
+			case q, ok := <-pending:
+				if !ok {
+					break more
+				}
+				rs, invalid, at = append(rs, q.rs...), append(invalid, q.invalid...), q.at
+			default:
+				break more
+			}
+		}
+		r.store(rs, invalid, at)
 	}
 }
 
@@ -250,8 +315,13 @@ func (r *runner) failed(err error, at time.Time) time.Duration {
 // deliver validates the values, queues them durably and updates the
 // device's health.
 func (r *runner) deliver(vals []device.Value, readAt time.Time) {
-	rs := make([]cim.Reading, 0, len(vals))
-	var invalid []error
+	rs, invalid := r.prepare(vals, readAt, nil, nil)
+	r.store(rs, invalid, readAt)
+}
+
+// prepare validates values read at readAt, appending the readings to rs
+// and the problems to invalid.
+func (r *runner) prepare(vals []device.Value, readAt time.Time, rs []cim.Reading, invalid []error) ([]cim.Reading, []error) {
 	for _, v := range vals {
 		rd, err := r.reading(v, readAt)
 		if err != nil {
@@ -260,6 +330,11 @@ func (r *runner) deliver(vals []device.Value, readAt time.Time) {
 		}
 		rs = append(rs, rd)
 	}
+	return rs, invalid
+}
+
+// store queues prepared readings durably and updates the device's health.
+func (r *runner) store(rs []cim.Reading, invalid []error, readAt time.Time) {
 	var appendErr error
 	if len(rs) > 0 {
 		appendErr = r.sink.Append(rs)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -49,7 +50,8 @@ func (g *Gateway) Status() Status {
 }
 
 // Handler serves /status (HTML for browsers, JSON otherwise or with
-// ?format=json), /metrics and /healthz.
+// ?format=json), /metrics, /healthz, and /debug/pprof/ when profiling is
+// on.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", g.serveStatus)
@@ -61,6 +63,11 @@ func (g *Gateway) Handler() http.Handler {
 		w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.gather, promhttp.HandlerOpts{}))
+	if g.cfg.Status.Profiling {
+		// Profiles, for finding where a small board's CPU and memory go.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	return mux
 }
 

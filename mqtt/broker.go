@@ -72,7 +72,14 @@ func NewBroker(cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 		}
 	}
 	blog := log.With("component", "mqtt-broker")
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: blog})
+	// Sized for a gateway on a Raspberry Pi Zero: devices publish and
+	// rarely subscribe, so a client's queue of pending writes and the
+	// in-flight window can be small (mochi's defaults are 8192 each), and
+	// the $SYS statistics need not be refreshed every second.
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = 256
+	caps.MaximumInflight = 256
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: blog, Capabilities: caps, SysTopicResendInterval: 60})
 	h := &authHook{
 		users:     cfg.Users,
 		acl:       cfg.ACL,

@@ -76,11 +76,14 @@ fi
 log "go vet"
 go vet ./...
 
-log "cross-compile the gateway for the Raspberry Pi (linux/arm/v6, linux/arm64)"
+log "cross-compile for the Raspberry Pi (linux/arm/v6, linux/arm64): the whole binary and the edge build"
 for target in arm:6 arm64:; do
-	CGO_ENABLED=0 GOOS=linux GOARCH=${target%%:*} GOARM=${target#*:} \
-		go build -trimpath -ldflags='-s -w' -o /dev/null ./cmd/gridlink
+	for tags in "" edge; do
+		CGO_ENABLED=0 GOOS=linux GOARCH=${target%%:*} GOARM=${target#*:} \
+			go build -tags "$tags" -trimpath -ldflags='-s -w' -o /dev/null ./cmd/gridlink
+	done
 done
+go vet -tags edge ./cmd/gridlink
 
 log "go test -race"
 go test -race -count=1 -timeout 30m ./...

@@ -108,6 +108,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// Registerer receives the uplink's metrics; nil means none.
 	Registerer prometheus.Registerer
+	// Linger is how long after a request a batch that is not full waits
+	// for more readings before it is sent: it bounds the requests to about
+	// one per Linger while readings trickle in (a gateway on a slow board
+	// pays for each request and for each acknowledgement written to its
+	// queue). Zero sends at once.
+	Linger time.Duration
 }
 
 // Status is the uplink's state for the gateway's status page.
@@ -275,7 +281,19 @@ func (u *Uplink) Run(ctx context.Context) error {
 	}
 	defer u.running.Store(false)
 	failures := 0
+	var lastSend time.Time
 	for ctx.Err() == nil {
+		if u.cfg.Linger > 0 && u.q.Len() < int64(u.cfg.BatchSize) {
+			if wait := time.Until(lastSend.Add(u.cfg.Linger)); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+				continue
+			}
+		}
 		wake := u.q.Appended()
 		if u.q.Len() > int64(u.cfg.BatchSize) {
 			if live := u.takeLive(u.cfg.BatchSize); len(live) > 0 {
@@ -302,6 +320,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		lastSend = time.Now()
 		if !u.deliver(ctx, rs) {
 			break
 		}

@@ -449,3 +449,28 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestLinger: while readings trickle in, a batch that is not full waits for
+// more, so a gateway makes about one request per Linger, not one per read.
+func TestLinger(t *testing.T) {
+	e := newEnv(t, false)
+	p := newProxy(t, e.ts.URL)
+	q := openQueue(t)
+	cfg := fastConfig(p.ts.URL, e.key)
+	cfg.Linger = 400 * time.Millisecond
+	u, err := New(cfg, q, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, u)
+	// 40 device reads, 25 ms apart: a second of readings.
+	for i := range 40 {
+		appendN(t, q, i, 1, 1)
+		time.Sleep(25 * time.Millisecond)
+	}
+	eventually(t, "delivery", func() bool { return q.Len() == 0 })
+	e.checkStored(t, 0, 40)
+	if n := len(p.forwarded()); n > 6 {
+		t.Errorf("%d requests for 40 reads in a second with a linger of 400 ms, want about 3", n)
+	}
+}

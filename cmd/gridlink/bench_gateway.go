@@ -1,3 +1,5 @@
+//go:build !edge
+
 package main
 
 // `gridlink bench gateway` measures the gateway's footprint: it runs a

@@ -1,3 +1,5 @@
+//go:build !edge
+
 package main
 
 import (
@@ -118,14 +120,6 @@ func parseServeConfig(out io.Writer, args []string) (serveConfig, error) {
 
 func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, fmt.Errorf("log level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
 }
 
 // storeOptions say how a command opens the store.

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,14 +29,10 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{
-		{"serve", "run the platform (the core data management platform)", runServe},
-		{"keys", "manage API keys: keys create|list|revoke", runKeys},
-		{"upload", "send a CSV or NDJSON batch file to the platform", runUpload},
-		{"gateway", "run the home energy management gateway (HEMS) of a site", runGateway},
-		{"sim", "simulate devices on their real protocols, with their true values", runSim},
-		{"bench", "measure speed and footprint: bench ingest|gateway", runBench},
-	}
+	return append(platformCommands(),
+		command{"gateway", "run the home energy management gateway (HEMS) of a site", runGateway},
+		command{"sim", "simulate devices on their real protocols, with their true values", runSim},
+	)
 }
 
 func main() {
@@ -106,4 +103,13 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		args = left[1:]
 	}
 	return fs.Parse(append([]string{"--"}, rest...))
+}
+
+// parseLevel reads a log level.
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
 }
