@@ -217,3 +217,29 @@ func (d *Document) JSON() ([]byte, error) {
 	defer d.mu.Unlock()
 	return json.Marshal(d.doc)
 }
+
+// Documents are the replies of one simulated device, in profile order.
+type Documents []*Document
+
+// Update sets what each document holds for this cycle and returns the
+// values a poller reads back, in order.
+func (ds Documents) Update(f sim.Frame) ([]device.Value, error) {
+	var out []device.Value
+	for _, d := range ds {
+		vals, err := d.Update(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vals...)
+	}
+	return out, nil
+}
+
+// Held returns the values the documents hold now, in order.
+func (ds Documents) Held() []device.Value {
+	var out []device.Value
+	for _, d := range ds {
+		out = append(out, d.Held()...)
+	}
+	return out
+}

@@ -142,24 +142,22 @@ func NewSimulator(p *profile.Profile, cfg device.Config, cat *cim.Catalogue) (*S
 // Update sets what the device holds for this cycle and returns the values
 // a poller reads back, in profile order.
 func (s *Simulator) Update(f sim.Frame) ([]device.Value, error) {
-	var out []device.Value
-	for _, rt := range s.order {
-		vals, err := rt.doc.Update(f)
-		if err != nil {
-			return nil, fmt.Errorf("profile %s: %w", s.name, err)
-		}
-		out = append(out, vals...)
+	out, err := s.documents().Update(f)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", s.name, err)
 	}
 	return out, nil
 }
 
 // Held returns the values the device holds now, in profile order.
-func (s *Simulator) Held() []device.Value {
-	var out []device.Value
+func (s *Simulator) Held() []device.Value { return s.documents().Held() }
+
+func (s *Simulator) documents() Documents {
+	ds := make(Documents, 0, len(s.order))
 	for _, rt := range s.order {
-		out = append(out, rt.doc.Held()...)
+		ds = append(ds, rt.doc)
 	}
-	return out
+	return ds
 }
 
 // Logins counts the successful logins so far.

@@ -136,30 +136,20 @@ func (s *Simulator) SetDocument(cmd string, reply []byte) error {
 // Update sets what the plug holds for this cycle and returns the values a
 // poller reads back, in profile order.
 func (s *Simulator) Update(f sim.Frame) ([]device.Value, error) {
-	var out []device.Value
-	for _, d := range s.documents() {
-		vals, err := d.Update(f)
-		if err != nil {
-			return nil, fmt.Errorf("profile %s: %w", s.name, err)
-		}
-		out = append(out, vals...)
+	out, err := s.documents().Update(f)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", s.name, err)
 	}
 	return out, nil
 }
 
 // Held returns the values the plug holds now, in profile order.
-func (s *Simulator) Held() []device.Value {
-	var out []device.Value
-	for _, d := range s.documents() {
-		out = append(out, d.Held()...)
-	}
-	return out
-}
+func (s *Simulator) Held() []device.Value { return s.documents().Held() }
 
-func (s *Simulator) documents() []*httpjson.Document {
+func (s *Simulator) documents() httpjson.Documents {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*httpjson.Document, 0, len(s.order))
+	out := make(httpjson.Documents, 0, len(s.order))
 	for _, k := range s.order {
 		out = append(out, s.docs[k])
 	}
