@@ -117,10 +117,17 @@ func (p *Poller) Poll(ctx context.Context) ([]device.Value, error) {
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
+	// One connection for the poll's commands, as python-kasa keeps one:
+	// the plug answers each frame on it.
+	conn, closeConn, err := p.dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kasa %s: %w", p.addr, err)
+	}
+	defer closeConn()
 	var out []device.Value
 	for i := range p.reqs {
 		c := &p.reqs[i]
-		reply, err := p.exchange(ctx, c.json)
+		reply, err := p.exchange(ctx, conn, c.json)
 		if err != nil {
 			return nil, fmt.Errorf("kasa %s %s: %w", p.addr, c.name, err)
 		}
@@ -140,20 +147,24 @@ func (p *Poller) Poll(ctx context.Context) ([]device.Value, error) {
 	return out, nil
 }
 
-// exchange sends one command on a new connection and reads the reply.
-func (p *Poller) exchange(ctx context.Context, cmd []byte) ([]byte, error) {
+// dial opens the poll's connection; ctx's deadline and cancellation apply
+// to every exchange on it. The returned stop closes it.
+func (p *Poller) dial(ctx context.Context) (net.Conn, func(), error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	// Cancellation without a deadline still unblocks the reads.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
+	return conn, func() { stop(); conn.Close() }, nil
+}
+
+// exchange sends one command on conn and reads the reply.
+func (p *Poller) exchange(ctx context.Context, conn net.Conn, cmd []byte) ([]byte, error) {
 	p.log.Debug("command", "json", string(cmd))
 	if err := WriteFrame(conn, cmd); err != nil {
 		return nil, fmt.Errorf("send: %w", ctxErr(ctx, err))
