@@ -198,6 +198,9 @@ func (g *Gateway) connect(ctx context.Context, r *runner) error {
 		if bus, err = g.bus(ctx, r.cfg); err == nil {
 			r.sub, err = mqtt.NewSubscriber(r.prof, r.cfg, bus, log)
 		}
+		if c, ok := bus.(*mqtt.Client); ok {
+			r.busErr = c.Err
+		}
 	default:
 		err = fmt.Errorf("protocol %q has no connector", r.prof.Protocol)
 	}
@@ -217,7 +220,9 @@ func (g *Gateway) bus(ctx context.Context, dc device.Config) (mqtt.Bus, error) {
 	if c, ok := g.clients[id]; ok {
 		return c, nil
 	}
-	c, err := mqtt.Dial(ctx, mqtt.ClientConfig{URL: dc.Address, Username: dc.Username, Password: dc.Password,
+	// Connect, not Dial: a broker that is down must not keep the gateway
+	// from starting; its devices show it until it answers.
+	c, err := mqtt.Connect(mqtt.ClientConfig{URL: dc.Address, Username: dc.Username, Password: dc.Password,
 		ClientID: "gridlink-" + g.cfg.Site + "-" + fmt.Sprint(len(g.clients))}, g.log.With("broker", redactAddress(dc.Address)))
 	if err != nil {
 		return nil, fmt.Errorf("mqtt broker %s: %w", redactAddress(dc.Address), err)

@@ -16,6 +16,7 @@ import (
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/device"
 	"github.com/gridlink/gridlink/modbus"
+	"github.com/gridlink/gridlink/mqtt"
 	"github.com/gridlink/gridlink/platform"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/profile"
@@ -236,5 +237,75 @@ func TestSameTopicTwiceWarns(t *testing.T) {
 	g.closeAll()
 	if !strings.Contains(logs.String(), "two devices subscribe to the same topic") || !strings.Contains(logs.String(), "h/plug-1") {
 		t.Errorf("no warning about the shared topic:\n%s", logs.String())
+	}
+}
+
+// TestBrokerDownNeverStopsTheGateway: a device on an outside MQTT broker
+// (an emonPi's mosquitto) that is down at start: the gateway starts, reads
+// its other device, shows the broker's error on the MQTT device, and takes
+// its values once the broker is up.
+func TestBrokerDownNeverStopsTheGateway(t *testing.T) {
+	cat := cim.Default()
+	set, _ := profile.Embedded(cat)
+	meter, _ := set.Get("eastron-sdm630")
+	url, key, _ := testPlatform(t, "s1", "a/meter", "a/emonpi")
+	meterAddr, brokerAddr := freePort(t), freePort(t)
+	s, err := modbus.NewSimulator(meter, device.Config{}, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sim.NewModel(sim.ModelConfig{Seed: 1, Channels: sim.ChannelsOf(meter), Catalogue: cat})
+	s.Update(m.Frame(time.Now()))
+	if _, err := s.Start(meterAddr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	cfg := Config{
+		Site: "s1", Data: t.TempDir(), Platform: PlatformConfig{URL: url, Key: key, BatchSize: 100},
+		Queue: QueueConfig{MaxBytes: 1 << 20}, Status: StatusConfig{Listen: "127.0.0.1:0"},
+		Devices: []device.Config{
+			{Asset: "a/meter", Profile: "eastron-sdm630", Address: meterAddr, Interval: 200 * time.Millisecond},
+			{Asset: "a/emonpi", Profile: "emonpi-emonhub", Address: "tcp://" + brokerAddr, Username: "emonpi", Password: "emonpimqtt2016", Interval: time.Second},
+		},
+	}
+	g, err := Open(t.Context(), cfg, Options{Catalogue: cat, Profiles: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	addr := g.StatusAddr()
+	waitUntil(t, "the meter read while the broker is down", func() bool {
+		s := getStatus(t, addr)
+		e := deviceOf(s, "a/emonpi")
+		return deviceOf(s, "a/meter").Reads >= 2 && e.State == StateDown && strings.Contains(e.LastError, "mqtt broker:")
+	})
+
+	// The emonPi's broker comes up; emonhub publishes.
+	b, err := mqtt.NewBroker(mqtt.BrokerConfig{Listen: brokerAddr, Users: map[string]string{"emonpi": "emonpimqtt2016"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	waitUntil(t, "the emonPi's power", func() bool {
+		b.Publish(t.Context(), "emon/emonpi/power1", []byte("39"), false)
+		for _, v := range deviceOf(getStatus(t, addr), "a/emonpi").Values {
+			if v.Quantity == "active_power" && v.Value == 39 {
+				return true
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		return false
+	})
+	if st := deviceOf(getStatus(t, addr), "a/emonpi"); st.State != StateOK {
+		t.Errorf("emonPi after the broker came up: %+v", st)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

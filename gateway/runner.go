@@ -83,10 +83,13 @@ type ValueStatus struct {
 
 // runner reads one device and keeps its health.
 type runner struct {
-	cfg      device.Config
-	prof     *profile.Profile
-	poller   device.Poller
-	sub      device.Subscriber
+	cfg    device.Config
+	prof   *profile.Profile
+	poller device.Poller
+	sub    device.Subscriber
+	// busErr, for a device on an outside MQTT broker, tells why the
+	// broker is not connected (nil when it is).
+	busErr   func() error
 	interval time.Duration
 	timeout  time.Duration
 	cat      *cim.Catalogue
@@ -413,6 +416,12 @@ func (r *runner) snapshot() DeviceStatus {
 	s := r.status
 	if r.sub != nil && s.State == StateOK && s.LastRead != nil && r.now().Sub(*s.LastRead) > 3*r.interval {
 		s.State = StateStale
+	}
+	if r.busErr != nil {
+		if err := r.busErr(); err != nil {
+			s.State = StateDown
+			s.LastError = "mqtt broker: " + err.Error()
+		}
 	}
 	if k := r.trendKey; k != nil && r.trendLen > 1 {
 		tr := &Trend{Quantity: k.Quantity, Phase: string(k.Phase), Unit: r.last[*k].Unit, Points: make([][2]float64, 0, r.trendLen)}

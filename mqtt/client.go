@@ -62,6 +62,10 @@ type Client struct {
 	closed atomic.Bool
 
 	connected atomic.Bool
+	// background clients (Connect) keep trying after a refusal too.
+	background bool
+	// lastErr is the last failed connection attempt's error, nil once up.
+	lastErr atomic.Pointer[error]
 	// v3 is set when the broker answered CONNECT with an MQTT 3 CONNACK.
 	v3 atomic.Bool
 
@@ -91,6 +95,54 @@ const keepAlive = 30
 // first (a broker that is down is retried until then). Later disconnects are repaired in the
 // background until Close.
 func Dial(ctx context.Context, cfg ClientConfig, log *slog.Logger) (*Client, error) {
+	c, err := newClient(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	first := make(chan error, 1)
+	go c.run(first)
+	select {
+	case err := <-first:
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("mqtt client %s: %w", c.url, err)
+		}
+		return c, nil
+	case <-ctx.Done():
+		_ = c.Close()
+		return nil, fmt.Errorf("mqtt client %s: no connection: %w", c.url, ctx.Err())
+	}
+}
+
+// Connect returns a client at once and connects in the background,
+// retrying until Close, refusals included (at the longest backoff, since
+// an operator may fix the broker's accounts): a gateway must start and
+// read its other devices while a broker it subscribes to is down.
+// Subscriptions made meanwhile are sent once the connection is up; Err
+// tells why it is not.
+func Connect(cfg ClientConfig, log *slog.Logger) (*Client, error) {
+	c, err := newClient(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	c.background = true
+	go c.run(make(chan error, 1))
+	return c, nil
+}
+
+// Err returns why the client is not connected: the last connection
+// attempt's error, or nil while connected.
+func (c *Client) Err() error {
+	if c.connected.Load() {
+		return nil
+	}
+	if e := c.lastErr.Load(); e != nil {
+		return *e
+	}
+	return errors.New("not connected yet")
+}
+
+func newClient(cfg ClientConfig, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -128,19 +180,7 @@ func Dial(ctx context.Context, cfg ClientConfig, log *slog.Logger) (*Client, err
 		subs: map[uint64]*clientSub{},
 		refs: map[string]int{},
 	}
-	first := make(chan error, 1)
-	go c.run(first)
-	select {
-	case err := <-first:
-		if err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("mqtt client %s: %w", c.url, err)
-		}
-		return c, nil
-	case <-ctx.Done():
-		_ = c.Close()
-		return nil, fmt.Errorf("mqtt client %s: no connection: %w", c.url, ctx.Err())
-	}
+	return c, nil
 }
 
 // refusal is a CONNECT the broker answered with a no.
@@ -168,8 +208,13 @@ func (c *Client) run(first chan<- error) {
 				return
 			}
 			c.log.Warn("mqtt connect failed", "attempt", attempt+1, "err", err)
+			c.lastErr.Store(&err)
 			var r *refusal
-			if !everUp && errors.As(err, &r) {
+			if errors.As(err, &r) && c.background {
+				// Retrying at once would not heal it: wait the longest.
+				attempt = max(attempt, 16)
+			}
+			if !everUp && errors.As(err, &r) && !c.background {
 				// Wrong credentials or protocol do not heal by retrying.
 				first <- err
 				return
