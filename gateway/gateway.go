@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,13 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		r := prometheus.NewRegistry()
 		reg, gat = r, r
 	}
+	if gat == nil {
+		if rg, ok := reg.(prometheus.Gatherer); ok {
+			gat = rg
+		} else {
+			gat = prometheus.NewRegistry() // /metrics then serves nothing
+		}
+	}
 	g.gather = gat
 	g.met = newMetrics(reg)
 	set := opts.Profiles
@@ -117,7 +125,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	g.queue, err = queue.Open(cfg.Data+string(os.PathSeparator)+"queue", queue.Options{MaxBytes: int64(cfg.Queue.MaxBytes), Logger: g.log.With("part", "queue")})
+	g.queue, err = queue.Open(filepath.Join(cfg.Data, "queue"), queue.Options{MaxBytes: int64(cfg.Queue.MaxBytes), Logger: g.log.With("part", "queue")})
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
