@@ -133,14 +133,18 @@ func newRunner(cfg device.Config, p *profile.Profile, cat *cim.Catalogue, sink S
 	return r
 }
 
-// nextSlot is the first poll time after t: the next multiple of the
-// interval since the Unix epoch. Devices that share an interval poll
-// together, so that a small board wakes once per slot rather than once per
-// device (50 devices at 1 s: 1.4 % of a core instead of 3.6 % when spread),
-// and a site's readings of one slot share their time.
+// nextSlot is the first poll time after t: a multiple of the interval
+// since the Unix epoch, plus a phase of half a second (or half the
+// interval when shorter). Devices that share an interval poll together, so
+// that a small board wakes once per slot rather than once per device (50
+// devices at 1 s: 1.4 % of a core instead of 3.6 % when spread), and a
+// site's readings of one slot share their time. The phase keeps polls away
+// from the whole second, when meters with a clock update their values and
+// their own time stamps.
 func (r *runner) nextSlot(t time.Time) time.Time {
 	iv := int64(r.interval)
-	return time.Unix(0, (t.UnixNano()/iv+1)*iv)
+	phase := min(iv/2, int64(500*time.Millisecond))
+	return time.Unix(0, ((t.UnixNano()-phase)/iv+1)*iv+phase)
 }
 
 // run reads the device until ctx ends.

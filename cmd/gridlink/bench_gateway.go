@@ -370,7 +370,12 @@ func benchGateway(ctx context.Context, c gwBenchConfig, dir string, log io.Write
 	res.CPUPercent = 100 * res.CPUSeconds / wall
 
 	// Let the uplink deliver the window's last readings, then count what
-	// the platform holds with a timestamp in the window.
+	// the platform holds with a timestamp in the window. Readings of the
+	// last slot may still be gathering for the queue (its append window):
+	// wait that out before the queue's depth means anything.
+	if err := sleepCtx(ctx, 1500*time.Millisecond, gw.exited); err != nil {
+		return res, gw.explain(err)
+	}
 	st1, err := gw.statusJSON(ctx)
 	if err != nil {
 		return res, gw.explain(err)
