@@ -8,7 +8,7 @@ import (
 func TestNextSlot(t *testing.T) {
 	at := func(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }
 	cases := []struct {
-		interval time.Duration
+		interval  time.Duration
 		now, want float64
 	}{
 		{time.Second, 10.2, 10.5},
