@@ -1,5 +1,6 @@
 // Package store is the storage contract of the platform: sites, assets, API
-// keys and readings. Two drivers implement it, store/sqlite (the embedded
+// keys, readings, and for charging points their sessions, credentials and
+// RFID tags. Two drivers implement it, store/sqlite (the embedded
 // default) and store/postgres (for scale); store/storetest is the one
 // conformance suite both must pass.
 package store
@@ -13,8 +14,8 @@ import (
 	"github.com/gridlink/gridlink/cim"
 )
 
-// ErrNotFound is returned (possibly wrapped) when a site, asset or key does
-// not exist.
+// ErrNotFound is returned (possibly wrapped) when a site, asset, key,
+// session, charge point or RFID tag does not exist.
 var ErrNotFound = errors.New("not found")
 
 // Store is the storage contract. Every method is safe for concurrent use.
@@ -23,6 +24,9 @@ type Store interface {
 	Assets
 	Keys
 	Readings
+	Sessions
+	ChargePoints
+	IDTags
 	// Close flushes what is buffered and releases the store. Readings that
 	// Write had acknowledged are durable whether or not Close is called.
 	// Calling Close again does nothing.

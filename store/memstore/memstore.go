@@ -34,6 +34,10 @@ type Store struct {
 	// series holds each series' points in ascending time order, no two
 	// with the same time.
 	series map[store.Series][]cim.Point
+
+	sessions map[sessionKey]store.Session
+	secrets  map[string]chargePointSecret           // charge point → credentials
+	tags     map[string]map[string]store.IDTagEntry // site → store.IDTagKey → tag
 }
 
 var _ store.Store = (*Store)(nil)
@@ -45,6 +49,10 @@ func New() *Store {
 		assets: make(map[string]map[string]cim.Asset),
 		keys:   make(map[string]store.Key),
 		series: make(map[store.Series][]cim.Point),
+
+		sessions: make(map[sessionKey]store.Session),
+		secrets:  make(map[string]chargePointSecret),
+		tags:     make(map[string]map[string]store.IDTagEntry),
 	}
 }
 

@@ -68,6 +68,16 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceReopen checks that charging data survives closing the
+// store and opening the same schema again, as another node would.
+func TestConformanceReopen(t *testing.T) {
+	url := pgtest.URL(t)
+	storetest.RunReopen(t, func(t *testing.T) (store.Store, func(t *testing.T) store.Store) {
+		schema := newSchema(t, url)
+		return open(t, url, schema), func(t *testing.T) store.Store { return open(t, url, schema) }
+	})
+}
+
 // checkRollups compares every row of rollups_15m with the same summary
 // computed from the readings, and reports periods missing on either side.
 func checkRollups(tb testing.TB, url, schema string) {
@@ -162,8 +172,49 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&n); err != nil || n != 1 {
-		t.Errorf("schema_version after reopening: %d rows, %v; want 1", n, err)
+	// One row per migration, each applied once.
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&n); err != nil || n != 2 {
+		t.Errorf("schema_version after reopening: %d rows, %v; want 2", n, err)
+	}
+}
+
+// TestMigrateCharging turns a schema back into what migration 0001 alone
+// made and checks that Open applies 0002 (the charging tables) to it,
+// keeping what it held.
+func TestMigrateCharging(t *testing.T) {
+	url := pgtest.URL(t)
+	schema := newSchema(t, url)
+	ctx := t.Context()
+	s := open(t, url, schema)
+	if err := s.PutSite(ctx, cim.Site{ID: "s", Name: "S"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, q := range []string{
+		"DROP TABLE " + pgx.Identifier{schema, "sessions"}.Sanitize(),
+		"DROP TABLE " + pgx.Identifier{schema, "charge_point_secrets"}.Sanitize(),
+		"DROP TABLE " + pgx.Identifier{schema, "id_tags"}.Sanitize(),
+		"DELETE FROM " + pgx.Identifier{schema, "schema_version"}.Sanitize() + " WHERE version = 2",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s = open(t, url, schema)
+	defer s.Close()
+	if _, err := s.Site(ctx, "s"); err != nil {
+		t.Errorf("Site after migrating: %v", err)
+	}
+	if err := s.PutIDTag(ctx, "s", "T1", time.Time{}); err != nil {
+		t.Errorf("PutIDTag after migrating: %v", err)
+	}
+	if err := s.PutSession(ctx, store.Session{Site: "s", ChargePoint: "cp", TransactionID: 1, Start: time.Now()}); err != nil {
+		t.Errorf("PutSession after migrating: %v", err)
 	}
 }
 

@@ -20,3 +20,12 @@ func TestConformanceSmallHead(t *testing.T) {
 		return newTestStore(t, t.TempDir(), Options{NoSync: true, MaxHeadPoints: 7})
 	})
 }
+
+func TestConformanceReopen(t *testing.T) {
+	storetest.RunReopen(t, func(t *testing.T) (store.Store, func(t *testing.T) store.Store) {
+		dir := t.TempDir()
+		return newTestStore(t, dir, Options{NoSync: true}), func(t *testing.T) store.Store {
+			return newTestStore(t, dir, Options{NoSync: true})
+		}
+	})
+}

@@ -194,23 +194,56 @@ CREATE TABLE IF NOT EXISTS rollups(
 CREATE TABLE IF NOT EXISTS wal(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 `
 
-const schemaVersion = 1
+// migrations[v] takes a database from schema version v to v+1. A new
+// database gets schema (version 1) and then every migration, so old and new
+// databases end up with the same tables.
+var migrations = map[int]string{
+	1: chargingSchema,
+}
+
+// schemaVersion is the version this code writes: one more than the last
+// migration.
+const schemaVersion = 2
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
+	// One immediate transaction (see _txlock in Open), so that two
+	// processes opening the same file do not both migrate.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_, err = s.db.ExecContext(ctx, `INSERT INTO schema_version(version) VALUES(?)`, schemaVersion)
-		return err
+		v = 1
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version(version) VALUES(1)`); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
 	case err != nil:
 		return fmt.Errorf("read schema version: %w", err)
-	case v != schemaVersion:
+	case v > schemaVersion:
 		return fmt.Errorf("database %s has schema version %d, this gridlink knows %d", s.path, v, schemaVersion)
 	}
+	if v == schemaVersion {
+		return tx.Commit()
+	}
+	for ; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate schema version %d to %d: %w", v, v+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v); err != nil {
+		return fmt.Errorf("write schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	s.log.Info("migrated database", "path", s.path, "schema_version", v)
 	return nil
 }
 

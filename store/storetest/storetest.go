@@ -53,6 +53,12 @@ import (
 //     milliseconds); they must come back Equal and in UTC.
 //   - CreateKey with an ID or a Hash that is already stored returns an error.
 //   - Revoking a revoked key returns nil and keeps the first time.
+//   - Validation errors of sessions, charge point ids and RFID tags are
+//     *cim.FieldError values naming the field.
+//   - Sessions, charge point secrets and RFID tags need their site to
+//     exist; a missing one is ErrNotFound.
+//
+// Drivers that keep data across a close also run RunReopen.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	groups := []struct {
 		name  string
@@ -65,6 +71,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Read", readTests},
 		{"Aggregate", aggregateTests},
 		{"Latest", latestTests},
+		{"Sessions", sessionTests},
+		{"ChargePoints", chargePointTests},
+		{"IDTags", idTagTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridlink/gridlink/cim"
+)
+
+// rawExec runs statements on the database file of dir while no store has
+// it open.
+func rawExec(t *testing.T, dir string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestMigrateVersion1 turns a database back into what the first release
+// wrote (schema version 1, no charging tables) and checks that Open
+// migrates it, keeping what it held.
+func TestMigrateVersion1(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := newTestStore(t, dir, Options{NoSync: true})
+	if err := s.PutSite(ctx, cim.Site{ID: "bristol", Name: "Bristol"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, dir, `DROP TABLE sessions`, `DROP TABLE charge_point_secrets`, `DROP TABLE id_tags`,
+		`UPDATE schema_version SET version = 1`)
+
+	s = newTestStore(t, dir, Options{NoSync: true})
+	if _, err := s.Site(ctx, "bristol"); err != nil {
+		t.Fatalf("site after migrating: %v", err)
+	}
+	if err := s.PutIDTag(ctx, "bristol", "T1", time.Time{}); err != nil {
+		t.Fatalf("PutIDTag after migrating: %v", err)
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("schema version after migrating: %d, %v; want %d", v, err, schemaVersion)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Opening again changes nothing.
+	s = newTestStore(t, dir, Options{NoSync: true, MetaOnly: true})
+	if _, found, err := s.IDTag(ctx, "bristol", "t1"); err != nil || !found {
+		t.Errorf("IDTag after reopening: found %v, %v", found, err)
+	}
+}
+
+// TestMigrateNewer refuses a database written by a newer gridlink.
+func TestMigrateNewer(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestStore(t, dir, Options{NoSync: true})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, dir, `UPDATE schema_version SET version = 99`)
+	s2, err := Open(context.Background(), dir, Options{NoSync: true})
+	if err == nil {
+		s2.Close()
+		t.Fatal("Open of a database with schema version 99: no error")
+	}
+	if !strings.Contains(err.Error(), "schema version 99") {
+		t.Errorf("Open of a database with schema version 99: %v, want the version named", err)
+	}
+}
