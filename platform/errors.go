@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
+	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
 )
@@ -24,6 +25,7 @@ const (
 	CodeInvalidParameter     = "invalid_parameter"      // 400
 	CodeInvalidBody          = "invalid_body"           // 400
 	CodeNotFound             = "not_found"              // 404
+	CodeConflict             = "conflict"               // 409
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
 	CodePayloadTooLarge      = "payload_too_large"      // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
@@ -69,6 +71,7 @@ func forbidden(code, format string, args ...any) *apiError {
 func toAPIError(err error) *apiError {
 	var ae *apiError
 	var mbe *http.MaxBytesError
+	var fe *cim.FieldError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -82,6 +85,10 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body larger than %d bytes", mbe.Limit)
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, CodeNotFound, "%s", err)
+	case errors.Is(err, store.ErrConflict):
+		return errorf(http.StatusConflict, CodeConflict, "%s", err)
+	case errors.As(err, &fe):
+		return errorf(http.StatusBadRequest, CodeInvalidBody, "%s", fe)
 	}
 	return errorf(http.StatusInternalServerError, CodeInternal, "internal error: %s", err)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridlink/gridlink/store"
 )
 
 type recordingTB struct {
@@ -88,6 +90,17 @@ func TestOpenAPIConformance(t *testing.T) {
 	f.must(200, "GET", "/api/v1/readings", f.read, nil, "Accept: text/csv")
 	f.must(200, "GET", "/api/v1/latest", f.read, nil)
 	f.must(200, "GET", "/api/v1/latest?format=csv", f.read, nil)
+	f.must(200, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "evse-01", "password": "0123456789abcdef0123"})
+	f.must(409, "POST", "/api/v1/sites/athens/chargepoints", f.admin, map[string]string{"id": "evse-01", "password": "0123456789abcdef0123"})
+	f.must(200, "DELETE", "/api/v1/sites/bristol/chargepoints/evse-01", f.admin, nil)
+	f.must(200, "POST", "/api/v1/sites/bristol/idtags", f.admin, map[string]any{"tag": "04A2B3C4D5", "expires": "2030-01-01T00:00:00Z"})
+	f.must(200, "GET", "/api/v1/sites/bristol/idtags", f.admin, nil)
+	f.must(200, "DELETE", "/api/v1/sites/bristol/idtags/04a2b3c4d5", f.admin, nil)
+	if err := f.st.PutSession(context.Background(), store.Session{Site: "bristol", ChargePoint: "evse-01", Connector: 1, TransactionID: 7,
+		IDTag: "04A2B3C4D5", Start: time.UnixMilli(at), MeterStartWh: 1000, Stop: time.UnixMilli(at + 3_600_000), MeterStopWh: 8200, StopReason: "Local"}); err != nil {
+		t.Fatal(err)
+	}
+	f.must(200, "GET", "/api/v1/sites/bristol/sessions?charge_point=evse-01&from=2024-05-01T00:00:00Z&limit=10", f.read, nil)
 	f.must(400, "GET", "/api/v1/readings?from=never", f.read, nil)
 	f.must(413, "POST", "/api/v1/readings", f.ingest, strings.Repeat(" ", 2<<20))
 	f.must(415, "POST", "/api/v1/batches", f.ingest, "x", "Content-Type: image/png")

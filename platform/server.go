@@ -240,6 +240,13 @@ var routeTable = []route{
 	{"POST /api/v1/sites/{site}/assets", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutAsset) }},
 	{"GET /api/v1/sites/{site}/assets/{id...}", func(s *Server) http.HandlerFunc { return s.authed(s.handleGetAsset) }},
 
+	{"GET /api/v1/sites/{site}/sessions", func(s *Server) http.HandlerFunc { return s.authed(s.handleListSessions) }},
+	{"POST /api/v1/sites/{site}/chargepoints", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutChargePoint) }},
+	{"DELETE /api/v1/sites/{site}/chargepoints/{id}", func(s *Server) http.HandlerFunc { return s.authed(s.handleDeleteChargePoint) }},
+	{"GET /api/v1/sites/{site}/idtags", func(s *Server) http.HandlerFunc { return s.authed(s.handleListIDTags) }},
+	{"POST /api/v1/sites/{site}/idtags", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutIDTag) }},
+	{"DELETE /api/v1/sites/{site}/idtags/{tag}", func(s *Server) http.HandlerFunc { return s.authed(s.handleDeleteIDTag) }},
+
 	{"POST /api/v1/readings", func(s *Server) http.HandlerFunc { return s.authed(s.handleIngest) }},
 	{"POST /api/v1/batches", func(s *Server) http.HandlerFunc { return s.authed(s.handleBatch) }},
 	{"GET /api/v1/readings", func(s *Server) http.HandlerFunc { return s.authed(s.handleQuery) }},

@@ -1,0 +1,210 @@
+package platform
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gridlink/gridlink/platform/auth"
+	"github.com/gridlink/gridlink/store"
+)
+
+// sessionView is a charging session as the API shows it.
+type sessionView struct {
+	Site          string     `json:"site"`
+	ChargePoint   string     `json:"charge_point"`
+	Connector     int        `json:"connector"`
+	TransactionID int64      `json:"transaction_id"`
+	IDTag         string     `json:"id_tag,omitempty"`
+	Start         *time.Time `json:"start,omitempty"`
+	Stop          *time.Time `json:"stop,omitempty"`
+	MeterStartWh  float64    `json:"meter_start_wh"`
+	MeterStopWh   *float64   `json:"meter_stop_wh,omitempty"`
+	EnergyWh      float64    `json:"energy_wh"`
+	StopReason    string     `json:"stop_reason,omitempty"`
+	Running       bool       `json:"running"`
+}
+
+func viewSession(s store.Session) sessionView {
+	v := sessionView{Site: s.Site, ChargePoint: s.ChargePoint, Connector: s.Connector, TransactionID: s.TransactionID,
+		IDTag: s.IDTag, MeterStartWh: s.MeterStartWh, EnergyWh: s.EnergyWh(), StopReason: s.StopReason, Running: s.Running()}
+	if !s.Start.IsZero() {
+		t := s.Start.UTC()
+		v.Start = &t
+	}
+	if !s.Stop.IsZero() {
+		t, m := s.Stop.UTC(), s.MeterStopWh
+		v.Stop, v.MeterStopWh = &t, &m
+	}
+	return v
+}
+
+// handleListSessions serves GET /api/v1/sites/{site}/sessions: the
+// charging sessions overlapping [from, to), optionally of one charge point.
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	site, err := readableSite(r, p)
+	if err == nil {
+		err = onlyParams(r.URL.Query(), "charge_point", "from", "to", "limit")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := r.URL.Query()
+	f := store.SessionFilter{Site: site, ChargePoint: v.Get("charge_point")}
+	for _, tp := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if raw := v.Get(tp.name); raw != "" {
+			ms, err := parseTimeParam(raw)
+			if err != nil {
+				s.writeError(w, r, badParam(tp.name, clip(raw), "%s", err))
+				return
+			}
+			*tp.dst = time.UnixMilli(ms).UTC()
+		}
+	}
+	if raw := v.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 100000 {
+			s.writeError(w, r, badParam("limit", clip(raw), "want 1 to 100000"))
+			return
+		}
+		f.Limit = n
+	}
+	if _, err := s.lookupSite(r.Context(), site, ""); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ss, err := s.store.ListSessions(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("list sessions of site %q: %w", site, err))
+		return
+	}
+	out := make([]sessionView, 0, len(ss))
+	for _, x := range ss {
+		out = append(out, viewSession(x))
+	}
+	writeList(w, "sessions", out)
+}
+
+// adminSite reads the {site} of an admin route and checks the site exists.
+func (s *Server) adminSite(r *http.Request, p auth.Principal) (string, error) {
+	site, err := pathSite(r)
+	if err == nil {
+		err = requireAdmin(p)
+	}
+	if err == nil {
+		_, err = s.lookupSite(r.Context(), site, "")
+	}
+	return site, err
+}
+
+// OCPP security profiles 1 and 2 take an AuthorizationKey of 16 to 40
+// characters.
+const minChargePointPassword, maxChargePointPassword = 16, 40
+
+// handlePutChargePoint serves POST /api/v1/sites/{site}/chargepoints: it
+// registers a charge point's OCPP id and password (kept as a SHA-256 only).
+func (s *Server) handlePutChargePoint(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	site, err := s.adminSite(r, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		ID       string `json:"id"`
+		Password string `json:"password"`
+	}
+	if err := s.decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if n := len(req.Password); n < minChargePointPassword || n > maxChargePointPassword {
+		s.writeError(w, r, invalidField("password", "…", "%d characters: OCPP's AuthorizationKey has %d to %d", n, minChargePointPassword, maxChargePointPassword))
+		return
+	}
+	if err := s.store.PutChargePointSecret(r.Context(), site, req.ID, sha256.Sum256([]byte(req.Password))); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"site": site, "id": req.ID})
+}
+
+func (s *Server) handleDeleteChargePoint(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	site, err := s.adminSite(r, p)
+	if err == nil {
+		err = s.store.DeleteChargePointSecret(r.Context(), site, r.PathValue("id"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"site": site, "id": r.PathValue("id")})
+}
+
+// idTagView is an RFID tag of a site.
+type idTagView struct {
+	Tag     string     `json:"tag"`
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+func (s *Server) handleListIDTags(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	site, err := s.adminSite(r, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tags, err := s.store.ListIDTags(r.Context(), site)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("list id tags of site %q: %w", site, err))
+		return
+	}
+	out := make([]idTagView, 0, len(tags))
+	for _, t := range tags {
+		v := idTagView{Tag: t.Tag}
+		if !t.Expires.IsZero() {
+			e := t.Expires.UTC()
+			v.Expires = &e
+		}
+		out = append(out, v)
+	}
+	writeList(w, "id_tags", out)
+}
+
+func (s *Server) handlePutIDTag(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	site, err := s.adminSite(r, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req idTagView
+	if err := s.decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var exp time.Time
+	if req.Expires != nil {
+		exp = *req.Expires
+	}
+	if err := s.store.PutIDTag(r.Context(), site, req.Tag, exp); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, req)
+}
+
+func (s *Server) handleDeleteIDTag(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	site, err := s.adminSite(r, p)
+	if err == nil {
+		err = s.store.DeleteIDTag(r.Context(), site, r.PathValue("tag"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"tag": r.PathValue("tag")})
+}
