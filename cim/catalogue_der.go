@@ -89,6 +89,21 @@ func storagePVAndEVQuantities() []Quantity {
 			UNCEFACT:    "AMP", Min: 0, Max: 1e4,
 		},
 		{
+			Name: "ev_power_offered", Unit: "W", Kind: Instantaneous, Class: Technical,
+			Description: "maximum power offered to the vehicle (OCPP Power.Offered)",
+			SAREF:       "saref:Power", UNCEFACT: "WTT", Min: 0, Max: maxEVPower,
+		},
+		{
+			// OCPP 1.6 ChargePointErrorCode, in the specification's order.
+			Name: "ev_error_code", Unit: "1", Kind: State, Class: Technical,
+			Description: "charge point connector error code (OCPP 1.6 ChargePointErrorCode)",
+			UNCEFACT:    "C62",
+			States: []string{"connector_lock_failure", "ev_communication_error", "ground_failure",
+				"high_temperature", "internal_error", "local_list_conflict", "no_error", "other_error",
+				"over_current_failure", "power_meter_failure", "power_switch_failure", "reader_failure",
+				"reset_failure", "under_voltage", "over_voltage", "weak_signal"},
+		},
+		{
 			// A vehicle's charge level tracks its owner's trips (CIM-NOTES §4.2).
 			Name: "ev_soc", Unit: "%", Kind: Instantaneous, Class: Personal,
 			Description: "vehicle battery state of charge (OCPP SoC)",
