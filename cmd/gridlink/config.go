@@ -42,6 +42,9 @@ type serveConfig struct {
 	NoFsync bool `yaml:"no_fsync"`
 	// MaxBodyBytes bounds a POST /api/v1/readings body; 0 means 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// OCPPListen, when set, is the address of the OCPP 1.6J central system
+	// (charge points connect to ws://ADDR/ocpp/{id}; wss:// with TLS).
+	OCPPListen string `yaml:"ocpp_listen"`
 }
 
 func defaultServeConfig() serveConfig {
@@ -59,6 +62,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: debug, info, warn, error")
 	fs.BoolVar(&c.NoFsync, "no-fsync", c.NoFsync, "do not fsync at commit (SQLite): faster, survives process crashes but not power cuts")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest POST /api/v1/readings body in `bytes` (0 = 1 MiB)")
+	fs.StringVar(&c.OCPPListen, "ocpp-listen", c.OCPPListen, "`address` of the OCPP 1.6J central system for charge points (empty: off)")
 	return cfgPath
 }
 

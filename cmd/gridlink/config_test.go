@@ -58,6 +58,7 @@ sites: /etc/gridlink/sites
 log_level: debug
 no_fsync: true
 max_body_bytes: 4194304
+ocpp_listen: 0.0.0.0:8887
 `
 
 func TestParseServeConfigFileSetsEveryField(t *testing.T) {
@@ -75,6 +76,7 @@ func TestParseServeConfigFileSetsEveryField(t *testing.T) {
 		LogLevel:     "debug",
 		NoFsync:      true,
 		MaxBodyBytes: 4 << 20,
+		OCPPListen:   "0.0.0.0:8887",
 	}
 	if got != want {
 		t.Errorf("from file:\n got %+v\nwant %+v", got, want)
@@ -105,6 +107,7 @@ func TestParseServeConfigFlagsWin(t *testing.T) {
 		"--store", "",
 		"--no-fsync=false",
 		"--max-body", "1024",
+		"--ocpp-listen", "127.0.0.1:9000",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +122,7 @@ func TestParseServeConfigFlagsWin(t *testing.T) {
 		LogLevel:     "warn",
 		NoFsync:      false,
 		MaxBodyBytes: 1024,
+		OCPPListen:   "127.0.0.1:9000",
 	}
 	if got != want {
 		t.Errorf("flags over file:\n got %+v\nwant %+v", got, want)

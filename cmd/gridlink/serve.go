@@ -20,6 +20,7 @@ import (
 
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/inventory"
+	"github.com/gridlink/gridlink/ocpp"
 	"github.com/gridlink/gridlink/platform"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
@@ -67,6 +68,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer api.Close()
+
+	if cfg.OCPPListen != "" {
+		d := ocppDeps{st: st, api: api, now: time.Now}
+		cs, err := ocpp.New(ocpp.Config{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey},
+			ocpp.Deps{Registry: d, Sink: d, Sessions: d, IDTags: d, Logger: logger.With("part", "ocpp")})
+		if err != nil {
+			return fmt.Errorf("ocpp: %w", err)
+		}
+		addr, err := cs.Start(cfg.OCPPListen)
+		if err != nil {
+			return fmt.Errorf("ocpp: %w", err)
+		}
+		defer cs.Close()
+		scheme := "ws"
+		if cfg.TLSCert != "" {
+			scheme = "wss"
+		}
+		fmt.Fprintf(stdout, "gridlink: ocpp central system on %s://%s/ocpp/{chargePointId}\n", scheme, addr)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,69 @@
+//go:build !edge
+
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/ocpp"
+	"github.com/gridlink/gridlink/platform"
+	"github.com/gridlink/gridlink/store"
+)
+
+// ocppDeps connects the OCPP central system to the platform: chargers and
+// their passwords, RFID tags and sessions live in the store (so a charger
+// may reconnect to another platform node), readings go through the
+// platform's write path (durable, idempotent, published live).
+type ocppDeps struct {
+	st  store.Store
+	api *platform.Server
+	now func() time.Time
+}
+
+func (d ocppDeps) ChargePoint(ctx context.Context, id string) (ocpp.ChargePoint, bool, error) {
+	site, sum, err := d.st.ChargePointSecret(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ocpp.ChargePoint{}, false, nil
+	}
+	if err != nil {
+		return ocpp.ChargePoint{}, false, err
+	}
+	return ocpp.ChargePoint{ID: id, Site: site, Asset: id, PasswordSHA256: sum}, true, nil
+}
+
+func (d ocppDeps) Write(ctx context.Context, site string, rs []cim.Reading) error {
+	_, err := d.api.Write(ctx, site, rs)
+	return err
+}
+
+func (d ocppDeps) PutSession(ctx context.Context, s ocpp.Session) error {
+	return d.st.PutSession(ctx, store.Session{
+		Site: s.Site, ChargePoint: s.ChargePoint, Connector: s.Connector, TransactionID: s.TransactionID,
+		IDTag: s.IDTag, Start: s.Start, Stop: s.Stop, MeterStartWh: s.MeterStart, MeterStopWh: s.MeterStop,
+		StopReason: s.Reason,
+	})
+}
+
+func (d ocppDeps) Session(ctx context.Context, site, chargePoint string, tx int64) (ocpp.Session, bool, error) {
+	s, err := d.st.GetSession(ctx, site, chargePoint, tx)
+	if errors.Is(err, store.ErrNotFound) {
+		return ocpp.Session{}, false, nil
+	}
+	if err != nil {
+		return ocpp.Session{}, false, err
+	}
+	return ocpp.Session{Site: s.Site, ChargePoint: s.ChargePoint, Connector: s.Connector, TransactionID: s.TransactionID,
+		IDTag: s.IDTag, Start: s.Start, Stop: s.Stop, MeterStart: s.MeterStartWh, MeterStop: s.MeterStopWh,
+		Reason: s.StopReason, EnergyWh: s.EnergyWh()}, true, nil
+}
+
+func (d ocppDeps) Authorize(ctx context.Context, site, idTag string) (bool, error) {
+	exp, found, err := d.st.IDTag(ctx, site, idTag)
+	if err != nil || !found {
+		return false, err
+	}
+	return exp.IsZero() || exp.After(d.now()), nil
+}

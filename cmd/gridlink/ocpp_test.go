@@ -1,0 +1,123 @@
+//go:build !edge
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gridlink/gridlink/chargepoint"
+	"github.com/gridlink/gridlink/cim"
+)
+
+// TestChargePointSession does what the seed's ITC2.01 asks of a charging
+// point: a simulated charger connects to `gridlink serve --ocpp-listen`
+// with its own password, an RFID tag authorises a session, and every meter
+// value the charger sent is in the platform with the right quantity, unit
+// (canonical) and time; the session is listed with the energy its meter
+// register says.
+func TestChargePointSession(t *testing.T) {
+	dir := t.TempDir()
+	siteDir := filepath.Join(dir, "sites")
+	os.MkdirAll(siteDir, 0o755)
+	os.WriteFile(filepath.Join(siteDir, "s.yaml"), []byte("site: {id: steinheim, name: Steinheim, country: DE, timezone: Europe/Berlin}\nassets:\n  - {id: evse-01, type: charging_point, make: Alfen, model: Twin4XL}\n"), 0o644)
+	ocppAddr := freeAddr(t)
+	plat := startServer(t, "--data", filepath.Join(dir, "data"), "--sites", siteDir, "--ocpp-listen", ocppAddr)
+	const password = "s3cret-charger-key-01"
+	if code := call(t, "POST", plat.url+"/api/v1/sites/steinheim/chargepoints", plat.key, map[string]string{"id": "evse-01", "password": password}, nil); code != http.StatusOK {
+		t.Fatalf("register charge point: %d", code)
+	}
+	if code := call(t, "POST", plat.url+"/api/v1/sites/steinheim/idtags", plat.key, map[string]string{"tag": "04A2B3C4D5"}, nil); code != http.StatusOK {
+		t.Fatalf("add id tag: %d", code)
+	}
+
+	// A wrong password is refused at the handshake: the charger never boots.
+	bad, err := chargepoint.New(chargepoint.Config{ID: "evse-01", URL: "ws://" + ocppAddr + "/ocpp", Password: "wrong-password-0000", Plan: chargepoint.SessionPlan{}, ReconnectMin: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badCtx, badStop := context.WithTimeout(t.Context(), 2*time.Second)
+	bad.Run(badCtx)
+	badStop()
+	if bad.Boots() != 0 {
+		t.Errorf("a charger with a wrong password booted %d times", bad.Boots())
+	}
+
+	cp, err := chargepoint.New(chargepoint.Config{
+		ID: "evse-01", URL: "ws://" + ocppAddr + "/ocpp", Password: password, Seed: 3,
+		MeterValueInterval: 200 * time.Millisecond, HeartbeatInterval: time.Second,
+		IDTags: []string{"04A2B3C4D5"},
+		Plan:   chargepoint.SessionPlan{{After: 300 * time.Millisecond, Duration: 3 * time.Second}},
+		Speed:  60,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- cp.Run(ctx) }()
+	waitFor(t, 30*time.Second, "the session to end", func() bool {
+		txs := cp.Transactions()
+		return len(txs) == 1 && !txs[0].Stop.IsZero()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("charge point: %v", err)
+	}
+	tx := cp.Transactions()[0]
+
+	// The session as the platform lists it.
+	var sessions struct {
+		Sessions []struct {
+			TransactionID int64    `json:"transaction_id"`
+			IDTag         string   `json:"id_tag"`
+			MeterStartWh  float64  `json:"meter_start_wh"`
+			MeterStopWh   *float64 `json:"meter_stop_wh"`
+			EnergyWh      float64  `json:"energy_wh"`
+			Running       bool     `json:"running"`
+		}
+	}
+	if code := call(t, "GET", plat.url+"/api/v1/sites/steinheim/sessions", plat.key, nil, &sessions); code != http.StatusOK || len(sessions.Sessions) != 1 {
+		t.Fatalf("sessions: status %d, %+v", code, sessions)
+	}
+	s := sessions.Sessions[0]
+	if s.TransactionID != tx.ID || s.IDTag != "04A2B3C4D5" || s.Running || s.MeterStopWh == nil ||
+		s.MeterStartWh != float64(tx.MeterStart) || s.EnergyWh != float64(*tx.MeterStop-tx.MeterStart) || s.EnergyWh <= 0 {
+		t.Errorf("session %+v, charger's transaction %+v", s, tx)
+	}
+
+	// Every meter value the charger sent, in the platform.
+	from, to := tx.Start.Add(-time.Minute), time.Now().Add(time.Minute)
+	got := platformReadings(t, plat.url, plat.key, "steinheim", from, to)
+	held := map[string]float64{}
+	for _, r := range got {
+		held[fmt.Sprint(r.Quantity, "|", r.Phase, "|", r.Time)] = r.Value
+	}
+	sent := cp.Sent()
+	checked := 0
+	for _, mv := range sent {
+		if mv.Quantity == "" {
+			continue
+		}
+		key := fmt.Sprint(mv.Quantity, "|", mv.CIMPhase, "|", mv.Time.UnixMilli())
+		v, ok := held[key]
+		switch {
+		case !ok:
+			t.Errorf("%s %s %s at %s (%s %s) is not in the platform", mv.Message, mv.Measurand, mv.Phase, mv.Time.Format(time.RFC3339Nano), mv.Value, mv.Unit)
+		case math.Abs(v-mv.Canonical) > 1e-9*math.Max(1, math.Abs(v)):
+			t.Errorf("%s %s %s at %s: platform %v, charger sent %s %s (%v)", mv.Message, mv.Measurand, mv.Phase, mv.Time.Format(time.RFC3339Nano), v, mv.Value, mv.Unit, mv.Canonical)
+		}
+		checked++
+	}
+	if checked < 20 {
+		t.Errorf("only %d meter values to check", checked)
+	}
+	t.Logf("%d meter values sent, all in the platform; session %d: %.0f Wh", checked, tx.ID, s.EnergyWh)
+	_ = cim.PhaseTotal
+}
