@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/gridlink/gridlink/chargepoint"
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/device"
 	"github.com/gridlink/gridlink/httpjson"
@@ -60,7 +61,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gridlink sim PROFILE [flags]   simulate one device\n       gridlink sim --config sims.yaml   simulate several\n       gridlink sim --list               list the device profiles")
+		fmt.Fprintln(stderr, "usage: gridlink sim PROFILE [flags]   simulate one device\n       gridlink sim --config sims.yaml   simulate several\n       gridlink sim --list               list the device profiles\n       gridlink sim chargepoint --listen ws://HOST:PORT/ocpp --asset ID --password P   an OCPP 1.6J charge point")
 		fs.PrintDefaults()
 	}
 	cfgPath := fs.String("config", "", "simulators `file` (YAML)")
@@ -98,6 +99,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "%-28s %-8s %s\n", p.Name, p.Protocol, p.Title)
 		}
 		return nil
+	}
+	if *cfgPath == "" && fs.NArg() == 1 && fs.Arg(0) == "chargepoint" {
+		return runChargePointSim(ctx, one, *vars, c, stdout, stderr)
 	}
 	if *cfgPath == "" {
 		if fs.NArg() != 1 {
@@ -230,4 +234,31 @@ func startSim(ctx context.Context, p *profile.Profile, d simDevice, cat *cim.Cat
 		return s, d.Address, func() {}, err
 	}
 	return nil, "", nil, fmt.Errorf("protocol %q has no simulator", p.Protocol)
+}
+
+// runChargePointSim runs one simulated OCPP 1.6J charge point against a
+// central system: --listen is the central system's base URL, --asset the
+// charge point id, --password its key, --vars tag=RFID the tag it presents.
+// Its truth (every meter value sent) is served on --truth.
+func runChargePointSim(ctx context.Context, d simDevice, vars string, c simConfig, stdout, stderr io.Writer) error {
+	cfg := chargepoint.Config{ID: d.Asset, URL: d.Address, Password: d.Password, Seed: c.Seed, Speed: c.TimeScale}
+	for _, kv := range strings.Split(vars, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == "tag" {
+			cfg.IDTags = append(cfg.IDTags, v)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cp, err := chargepoint.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Truth)
+	if err != nil {
+		return fmt.Errorf("truth endpoint: %w", err)
+	}
+	srv := &http.Server{Handler: cp.TruthHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	fmt.Fprintf(stdout, "truth on http://%s/\nsim %s chargepoint to %s/%s\n", ln.Addr(), d.Asset, d.Address, d.Asset)
+	return cp.Run(ctx)
 }
