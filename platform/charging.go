@@ -1,7 +1,9 @@
 package platform
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -207,4 +209,111 @@ func (s *Server) handleDeleteIDTag(w http.ResponseWriter, r *http.Request, p aut
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"tag": r.PathValue("tag")})
+}
+
+// Chargers sends commands to connected charge points: the OCPP central
+// system, set with Server.SetChargers.
+type Chargers interface {
+	// Command sends cmd to the charge point and returns its answer as a
+	// JSON-able value. A charge point that is not connected is
+	// ErrNotConnected.
+	Command(ctx context.Context, chargePoint string, cmd ChargerCommand) (any, error)
+}
+
+// ErrNotConnected is the error of a command to a charge point that is not
+// connected to this platform node.
+var ErrNotConnected = errors.New("charge point not connected")
+
+// ChargerCommand is one command of POST …/chargepoints/{id}/commands.
+type ChargerCommand struct {
+	// Action: RemoteStartTransaction, RemoteStopTransaction,
+	// ChangeConfiguration, GetConfiguration, TriggerMessage or Reset.
+	Action        string   `json:"action"`
+	IDTag         string   `json:"id_tag,omitempty"`         // RemoteStartTransaction
+	Connector     int      `json:"connector,omitempty"`      // RemoteStartTransaction, TriggerMessage
+	TransactionID int64    `json:"transaction_id,omitempty"` // RemoteStopTransaction
+	Key           string   `json:"key,omitempty"`            // ChangeConfiguration
+	Value         string   `json:"value,omitempty"`          // ChangeConfiguration
+	Keys          []string `json:"keys,omitempty"`           // GetConfiguration; none: all
+	Message       string   `json:"message,omitempty"`        // TriggerMessage
+	Hard          bool     `json:"hard,omitempty"`           // Reset
+}
+
+// check names what a command lacks.
+func (c ChargerCommand) check() error {
+	switch c.Action {
+	case "RemoteStartTransaction":
+		if c.IDTag == "" {
+			return invalidField("id_tag", "", "RemoteStartTransaction needs the RFID tag to start for")
+		}
+	case "RemoteStopTransaction":
+		if c.TransactionID == 0 {
+			return invalidField("transaction_id", "0", "RemoteStopTransaction needs the transaction to stop")
+		}
+	case "ChangeConfiguration":
+		if c.Key == "" {
+			return invalidField("key", "", "ChangeConfiguration needs a configuration key")
+		}
+	case "TriggerMessage":
+		switch c.Message {
+		case "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification":
+		default:
+			return invalidField("message", c.Message, "want BootNotification, Heartbeat, MeterValues, StatusNotification, DiagnosticsStatusNotification or FirmwareStatusNotification")
+		}
+	case "GetConfiguration", "Reset":
+	default:
+		return invalidField("action", c.Action, "want RemoteStartTransaction, RemoteStopTransaction, ChangeConfiguration, GetConfiguration, TriggerMessage or Reset")
+	}
+	if c.Connector < 0 {
+		return invalidField("connector", strconv.Itoa(c.Connector), "negative")
+	}
+	return nil
+}
+
+// SetChargers connects the server to the OCPP central system, so that the
+// admin API can send commands to charge points.
+func (s *Server) SetChargers(c Chargers) { s.chargers.Store(&c) }
+
+// handleChargerCommand serves POST /api/v1/sites/{site}/chargepoints/{id}/commands.
+func (s *Server) handleChargerCommand(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	site, err := s.adminSite(r, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	var cmd ChargerCommand
+	if err := s.decodeBody(w, r, &cmd); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := cmd.check(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c := s.chargers.Load()
+	if c == nil {
+		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "this platform node runs no OCPP central system (serve --ocpp-listen)"))
+		return
+	}
+	owner, _, err := s.store.ChargePointSecret(r.Context(), id)
+	if err == nil && owner != site {
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "charge point %q is not registered in site %q", clip(id), site))
+		return
+	} else if err != nil {
+		s.writeError(w, r, fmt.Errorf("look up charge point %q: %w", id, err))
+		return
+	}
+	res, err := (*c).Command(r.Context(), id, cmd)
+	if errors.Is(err, ErrNotConnected) {
+		s.writeError(w, r, errorf(http.StatusConflict, CodeConflict, "charge point %q is not connected to this platform node", clip(id)))
+		return
+	} else if err != nil {
+		s.writeError(w, r, errorf(http.StatusBadGateway, CodeChargerError, "%s to %q: %s", cmd.Action, clip(id), err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"charge_point": id, "action": cmd.Action, "result": res})
 }

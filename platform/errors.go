@@ -26,6 +26,7 @@ const (
 	CodeInvalidBody          = "invalid_body"           // 400
 	CodeNotFound             = "not_found"              // 404
 	CodeConflict             = "conflict"               // 409
+	CodeChargerError         = "charger_error"          // 502: a charge point refused or failed a command
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
 	CodePayloadTooLarge      = "payload_too_large"      // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415

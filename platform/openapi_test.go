@@ -101,6 +101,13 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.must(200, "GET", "/api/v1/sites/bristol/sessions?charge_point=evse-01&from=2024-05-01T00:00:00Z&limit=10", f.read, nil)
+	cmds := "/api/v1/sites/bristol/chargepoints/evse-09/commands"
+	f.must(404, "POST", cmds, f.admin, map[string]any{"action": "TriggerMessage", "message": "Heartbeat"}) // no central system yet
+	startRealChargers(t, f)
+	f.must(200, "POST", cmds, f.admin, map[string]any{"action": "TriggerMessage", "message": "Heartbeat"})
+	f.must(200, "POST", cmds, f.admin, map[string]any{"action": "GetConfiguration"})
+	f.must(400, "POST", cmds, f.admin, map[string]any{"action": "Explode"})
+	f.must(404, "POST", "/api/v1/sites/athens/chargepoints/evse-09/commands", f.admin, map[string]any{"action": "Reset"})
 	f.must(400, "GET", "/api/v1/readings?from=never", f.read, nil)
 	f.must(413, "POST", "/api/v1/readings", f.ingest, strings.Repeat(" ", 2<<20))
 	f.must(415, "POST", "/api/v1/batches", f.ingest, "x", "Content-Type: image/png")

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,6 +118,8 @@ type Server struct {
 	catJSON   []byte    // GET /api/v1/quantities
 	bufs      sync.Pool // *bytes.Buffer for request bodies
 	parsers   sync.Pool // *ingest.BodyParser for POST /api/v1/readings
+	// chargers sends commands to charge points; nil until SetChargers.
+	chargers atomic.Pointer[Chargers]
 	// knownSites remembers sites seen to exist, so that an admin key's
 	// writes cost no look-up; sites are never deleted.
 	knownSites sync.Map
@@ -243,6 +246,7 @@ var routeTable = []route{
 	{"GET /api/v1/sites/{site}/sessions", func(s *Server) http.HandlerFunc { return s.authed(s.handleListSessions) }},
 	{"POST /api/v1/sites/{site}/chargepoints", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutChargePoint) }},
 	{"DELETE /api/v1/sites/{site}/chargepoints/{id}", func(s *Server) http.HandlerFunc { return s.authed(s.handleDeleteChargePoint) }},
+	{"POST /api/v1/sites/{site}/chargepoints/{id}/commands", func(s *Server) http.HandlerFunc { return s.authed(s.handleChargerCommand) }},
 	{"GET /api/v1/sites/{site}/idtags", func(s *Server) http.HandlerFunc { return s.authed(s.handleListIDTags) }},
 	{"POST /api/v1/sites/{site}/idtags", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutIDTag) }},
 	{"DELETE /api/v1/sites/{site}/idtags/{tag}", func(s *Server) http.HandlerFunc { return s.authed(s.handleDeleteIDTag) }},

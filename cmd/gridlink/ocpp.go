@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gridlink/gridlink/cim"
@@ -66,4 +67,44 @@ func (d ocppDeps) Authorize(ctx context.Context, site, idTag string) (bool, erro
 		return false, err
 	}
 	return exp.IsZero() || exp.After(d.now()), nil
+}
+
+// ocppCommands lets the admin API send commands through the central system.
+type ocppCommands struct{ cs *ocpp.CentralSystem }
+
+func (o ocppCommands) Command(ctx context.Context, id string, c platform.ChargerCommand) (any, error) {
+	var res any
+	var err error
+	switch c.Action {
+	case "RemoteStartTransaction":
+		res, err = o.cs.RemoteStartTransaction(ctx, id, c.IDTag, c.Connector)
+	case "RemoteStopTransaction":
+		res, err = o.cs.RemoteStopTransaction(ctx, id, c.TransactionID)
+	case "ChangeConfiguration":
+		res, err = o.cs.ChangeConfiguration(ctx, id, c.Key, c.Value)
+	case "GetConfiguration":
+		var conf ocpp.Configuration
+		if conf, err = o.cs.GetConfiguration(ctx, id, c.Keys...); err == nil {
+			type key struct {
+				Key      string `json:"key"`
+				Value    string `json:"value"`
+				Readonly bool   `json:"readonly"`
+			}
+			keys := make([]key, 0, len(conf.Keys))
+			for _, k := range conf.Keys {
+				keys = append(keys, key{k.Key, k.Value, k.Readonly})
+			}
+			res = map[string]any{"keys": keys, "unknown": conf.Unknown}
+		}
+	case "TriggerMessage":
+		res, err = o.cs.TriggerMessage(ctx, id, c.Message, c.Connector)
+	case "Reset":
+		res, err = o.cs.Reset(ctx, id, c.Hard)
+	default:
+		return nil, fmt.Errorf("action %q is not supported", c.Action)
+	}
+	if errors.Is(err, ocpp.ErrNotConnected) {
+		err = platform.ErrNotConnected
+	}
+	return res, err
 }

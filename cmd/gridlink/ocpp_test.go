@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gridlink/gridlink/chargepoint"
-	"github.com/gridlink/gridlink/cim"
 )
 
 // TestChargePointSession does what the seed's ITC2.01 asks of a charging
@@ -119,5 +118,40 @@ func TestChargePointSession(t *testing.T) {
 		t.Errorf("only %d meter values to check", checked)
 	}
 	t.Logf("%d meter values sent, all in the platform; session %d: %.0f Wh", checked, tx.ID, s.EnergyWh)
-	_ = cim.PhaseTotal
+
+	// Commands through the admin API: a remote start and stop of a session
+	// on a charger that starts nothing by itself.
+	remote, err := chargepoint.New(chargepoint.Config{ID: "evse-01", URL: "ws://" + ocppAddr + "/ocpp", Password: password,
+		MeterValueInterval: 200 * time.Millisecond, Plan: chargepoint.SessionPlan{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(t.Context())
+	done = make(chan error, 1)
+	go func() { done <- remote.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 20*time.Second, "the charger to boot", func() bool { return remote.Boots() > 0 })
+	cmds := plat.url + "/api/v1/sites/steinheim/chargepoints/evse-01/commands"
+	var reply struct {
+		Result any `json:"result"`
+	}
+	if code := call(t, "POST", cmds, plat.key, map[string]any{"action": "RemoteStartTransaction", "id_tag": "04A2B3C4D5", "connector": 1}, &reply); code != http.StatusOK || reply.Result != true {
+		t.Fatalf("RemoteStartTransaction: %d %+v", code, reply)
+	}
+	waitFor(t, 20*time.Second, "the remote session to start", func() bool { return len(remote.Transactions()) == 1 })
+	rtx := remote.Transactions()[0]
+	if code := call(t, "POST", cmds, plat.key, map[string]any{"action": "RemoteStopTransaction", "transaction_id": rtx.ID}, &reply); code != http.StatusOK || reply.Result != true {
+		t.Fatalf("RemoteStopTransaction: %d %+v", code, reply)
+	}
+	waitFor(t, 20*time.Second, "the remote session to stop", func() bool { return !remote.Transactions()[0].Stop.IsZero() })
+	if code := call(t, "POST", cmds, plat.key, map[string]any{"action": "TriggerMessage", "message": "Heartbeat"}, &reply); code != http.StatusOK || reply.Result != "Accepted" {
+		t.Errorf("TriggerMessage: %d %+v", code, reply)
+	}
+	if code := call(t, "POST", plat.url+"/api/v1/sites/steinheim/chargepoints/evse-99/commands", plat.key, map[string]any{"action": "Reset"}, nil); code != http.StatusNotFound {
+		t.Errorf("command to an unknown charger: %d", code)
+	}
+	waitFor(t, 10*time.Second, "two sessions listed", func() bool {
+		call(t, "GET", plat.url+"/api/v1/sites/steinheim/sessions", plat.key, nil, &sessions)
+		return len(sessions.Sessions) == 2 && !sessions.Sessions[1].Running
+	})
 }

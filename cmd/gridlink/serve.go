@@ -81,6 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("ocpp: %w", err)
 		}
 		defer cs.Close()
+		api.SetChargers(ocppCommands{cs})
 		scheme := "ws"
 		if cfg.TLSCert != "" {
 			scheme = "wss"
