@@ -346,6 +346,12 @@ func (c *CentralSystem) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	if started {
+		// Close the connections first and let ocppj hear of every
+		// disconnection while its dispatcher still runs: ocpp-go v0.19.0
+		// stops the dispatcher before the server, and a Stop that comes
+		// while client deletions wait for its bounded queue deadlocks
+		// (seen with 10,000 chargers leaving at once).
+		c.ws.Stop()
 		c.cs.Stop()
 		<-c.serveDone
 	}

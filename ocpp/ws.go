@@ -49,6 +49,7 @@ type wsServer struct {
 	onMessage    func(ws.Channel, []byte) error
 	onConnect    func(ws.Channel)
 	onDisconnect func(ws.Channel)
+	discMu       sync.Mutex // serialises onDisconnect; see cleanup
 	checkClient  func(string, *http.Request) bool
 
 	started chan struct{}
@@ -457,7 +458,17 @@ func (s *wsServer) cleanup(c *wsConn) {
 	<-c.writerDone
 	_ = c.conn.Close()
 	if s.onDisconnect != nil {
+		// One departure at a time. ocpp-go v0.19.0's dispatcher holds its
+		// RWMutex for reading while it queues a client's deletion on a
+		// 20-slot channel, and then takes the same mutex for writing to
+		// clear the client's pending request; its pump needs the mutex for
+		// reading to empty the channel. With many chargers leaving at once
+		// (a network blip; 10,000 in the benchmark) a waiting writer stops
+		// the pump and everything deadlocks. Serialised, a deletion never
+		// waits on a full channel while a writer is queued.
+		s.discMu.Lock()
 		s.onDisconnect(c)
+		s.discMu.Unlock()
 	}
 	// Only now free the slot: a replacing connection waits for done, and
 	// a third one must not slip in before ocppj has forgotten this one.

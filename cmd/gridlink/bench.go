@@ -69,8 +69,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "gateway" {
 		return runBenchGateway(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "ocpp" {
+		return runBenchOCPP(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(stderr, "usage: gridlink bench ingest|gateway [flags]")
+		fmt.Fprintln(stderr, "usage: gridlink bench ingest|gateway|ocpp [flags]")
 		return errUsage
 	}
 	var c benchConfig

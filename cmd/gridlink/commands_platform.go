@@ -10,6 +10,6 @@ func platformCommands() []command {
 		{"serve", "run the platform (the core data management platform)", runServe},
 		{"keys", "manage API keys: keys create|list|revoke", runKeys},
 		{"upload", "send a CSV or NDJSON batch file to the platform", runUpload},
-		{"bench", "measure speed and footprint: bench ingest|gateway", runBench},
+		{"bench", "measure speed and footprint: bench ingest|gateway|ocpp", runBench},
 	}
 }
