@@ -8,7 +8,6 @@ package main
 // gateway's alone.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -427,7 +425,7 @@ func benchGateway(ctx context.Context, c gwBenchConfig, dir string, log io.Write
 	}
 
 	// Stop the gateway as a service manager would.
-	res.CleanExit, res.ExitError = gw.stop()
+	res.CleanExit, res.ExitError = gw.stop(30 * time.Second)
 	stopSims()
 	wg.Wait()
 
@@ -573,13 +571,10 @@ func childEnv(c gwBenchConfig) []string {
 
 // childGateway is the `gridlink gateway` process being measured.
 type childGateway struct {
-	cmd     *exec.Cmd
-	logPath string
-	status  string // host:port of the status page
-	broker  string // host:port of the embedded MQTT broker
-	exited  chan struct{}
-	waitErr error // valid once exited is closed
-	client  *http.Client
+	*child
+	status string // host:port of the status page
+	broker string // host:port of the embedded MQTT broker
+	client *http.Client
 }
 
 var (
@@ -591,105 +586,11 @@ var (
 // --config hemsFile`, its log going to logPath, and waits until it prints
 // the addresses of its status page and broker.
 func startChildGateway(exe, hemsFile, logPath string, env []string) (*childGateway, error) {
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find this executable: %w", err)
-		}
-	}
-	logFile, err := os.Create(logPath)
+	c, got, err := startChild("gateway", exe, []string{"gateway", "--config", hemsFile}, env, logPath, 60*time.Second, gwStatusLine, gwBrokerLine)
 	if err != nil {
 		return nil, err
 	}
-	g := &childGateway{cmd: exec.Command(exe, "gateway", "--config", hemsFile), logPath: logPath, exited: make(chan struct{}),
-		client: &http.Client{Timeout: 10 * time.Second}}
-	g.cmd.Stderr = logFile
-	g.cmd.Env = append(os.Environ(), env...)
-	out, err := g.cmd.StdoutPipe()
-	if err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	if err := g.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start gateway: %w", err)
-	}
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default: // nobody listens after start-up
-			}
-		}
-		close(lines)
-	}()
-	go func() {
-		g.waitErr = g.cmd.Wait()
-		logFile.Close()
-		close(g.exited)
-	}()
-	deadline := time.After(60 * time.Second)
-	for g.status == "" || g.broker == "" {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				<-g.exited
-				return nil, g.explain(errors.New("the gateway exited while starting"))
-			}
-			if m := gwStatusLine.FindStringSubmatch(line); m != nil {
-				g.status = m[1]
-			}
-			if m := gwBrokerLine.FindStringSubmatch(line); m != nil {
-				g.broker = m[1]
-			}
-		case <-deadline:
-			g.kill()
-			return nil, g.explain(errors.New("the gateway did not start within 60 s"))
-		}
-	}
-	return g, nil
-}
-
-// explain adds the tail of the gateway's log to err.
-func (g *childGateway) explain(err error) error {
-	b, _ := os.ReadFile(g.logPath)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	if len(b) == 0 {
-		return err
-	}
-	return fmt.Errorf("%w; gateway log (tail):\n%s", err, b)
-}
-
-// kill ends the gateway if it still runs.
-func (g *childGateway) kill() {
-	select {
-	case <-g.exited:
-	default:
-		g.cmd.Process.Kill()
-		<-g.exited
-	}
-}
-
-// stop sends SIGTERM and reports whether the gateway exited with status 0
-// within 30 s.
-func (g *childGateway) stop() (bool, string) {
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return false, fmt.Sprintf("SIGTERM: %v", err)
-	}
-	select {
-	case <-g.exited:
-	case <-time.After(30 * time.Second):
-		g.kill()
-		return false, "still running 30 s after SIGTERM; killed"
-	}
-	if g.waitErr != nil {
-		return false, g.explain(g.waitErr).Error()
-	}
-	return true, ""
+	return &childGateway{child: c, status: got[0], broker: got[1], client: &http.Client{Timeout: 10 * time.Second}}, nil
 }
 
 // gwStatus is the part of the gateway's /status JSON the benchmark reads.

@@ -9,7 +9,6 @@ package main
 // timing every call from its write to its CALLRESULT.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -23,7 +22,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -343,7 +341,7 @@ measure:
 	res.FirstErrors = load.errorSample()
 	res.ReadingsExpected = 5 * res.MeterAnswered
 
-	res.CleanExit, res.ExitError = plat.stop()
+	res.CleanExit, res.ExitError = plat.stop(60 * time.Second)
 	if n, err := countReadings(ctx, dataDir, start.Add(-time.Hour)); err != nil {
 		res.ExitError = strings.TrimSpace(res.ExitError + " count readings: " + err.Error())
 	} else {
@@ -711,11 +709,8 @@ func (h *latHist) summary() ocppLatency {
 
 // childPlatform is the `gridlink serve` process being measured.
 type childPlatform struct {
-	cmd       *exec.Cmd
-	logPath   string
+	*child
 	api, ocpp string
-	exited    chan struct{}
-	waitErr   error
 }
 
 var (
@@ -727,105 +722,13 @@ var (
 // OCPP central system, both on free loopback ports, and waits until it
 // prints both addresses.
 func startChildPlatform(exe, dataDir, siteDir, logPath string) (*childPlatform, error) {
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find this executable: %w", err)
-		}
-	}
-	logFile, err := os.Create(logPath)
+	args := []string{"serve", "--data", dataDir, "--sites", siteDir,
+		"--listen", "127.0.0.1:0", "--ocpp-listen", "127.0.0.1:0", "--log-level", "warn"}
+	c, got, err := startChild("platform", exe, args, nil, logPath, 120*time.Second, ocppServingLine, ocppCSLine)
 	if err != nil {
 		return nil, err
 	}
-	p := &childPlatform{cmd: exec.Command(exe, "serve", "--data", dataDir, "--sites", siteDir,
-		"--listen", "127.0.0.1:0", "--ocpp-listen", "127.0.0.1:0", "--log-level", "warn"),
-		logPath: logPath, exited: make(chan struct{})}
-	p.cmd.Stderr = logFile
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	if err := p.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start platform: %w", err)
-	}
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default: // nobody listens after start-up
-			}
-		}
-		close(lines)
-	}()
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	deadline := time.After(120 * time.Second)
-	for p.api == "" || p.ocpp == "" {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				<-p.exited
-				return nil, p.explain(errors.New("the platform exited while starting"))
-			}
-			if m := ocppServingLine.FindStringSubmatch(line); m != nil {
-				p.api = m[1]
-			}
-			if m := ocppCSLine.FindStringSubmatch(line); m != nil {
-				p.ocpp = m[1]
-			}
-		case <-deadline:
-			p.kill()
-			return nil, p.explain(errors.New("the platform did not start within 120 s"))
-		}
-	}
-	return p, nil
-}
-
-// explain adds the tail of the platform's log to err.
-func (p *childPlatform) explain(err error) error {
-	b, _ := os.ReadFile(p.logPath)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	if len(b) == 0 {
-		return err
-	}
-	return fmt.Errorf("%w; platform log (tail):\n%s", err, b)
-}
-
-// kill ends the platform if it still runs.
-func (p *childPlatform) kill() {
-	select {
-	case <-p.exited:
-	default:
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// stop sends SIGTERM and reports whether the platform exited with status
-// 0 within 60 s.
-func (p *childPlatform) stop() (bool, string) {
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return false, fmt.Sprintf("SIGTERM: %v", err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(60 * time.Second):
-		p.kill()
-		return false, "still running 60 s after SIGTERM; killed"
-	}
-	if p.waitErr != nil {
-		return false, p.explain(p.waitErr).Error()
-	}
-	return true, ""
+	return &childPlatform{child: c, api: got[0], ocpp: got[1]}, nil
 }
 
 func printOCPPBench(w io.Writer, r ocppBenchResult) {
