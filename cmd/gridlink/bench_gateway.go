@@ -178,28 +178,16 @@ func runBenchGateway(ctx context.Context, args []string, stdout, stderr io.Write
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("bench gateway reads /proc and runs on Linux only, not %s", runtime.GOOS)
 	}
-	dir := c.keep
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "gridlink-bench-gateway")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	} else if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("--keep: %w", err)
+	dir, cleanup, err := benchWorkDir(c.keep, "gridlink-bench-gateway")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	res, err := benchGateway(ctx, c, dir, stderr)
 	if err != nil {
 		return err
 	}
-	if c.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	printGatewayBench(stdout, res)
-	return nil
+	return writeBenchResult(stdout, c.jsonOut, res, func() { printGatewayBench(stdout, res) })
 }
 
 // gwDevice is one simulated device of the benchmark.

@@ -146,28 +146,16 @@ func runBenchOCPP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("bench ocpp reads /proc and runs on Linux only, not %s", runtime.GOOS)
 	}
-	dir := c.keep
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "gridlink-bench-ocpp")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	} else if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("--keep: %w", err)
+	dir, cleanup, err := benchWorkDir(c.keep, "gridlink-bench-ocpp")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	res, err := benchOCPP(ctx, c, dir, stderr)
 	if err != nil {
 		return err
 	}
-	if c.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	printOCPPBench(stdout, res)
-	return nil
+	return writeBenchResult(stdout, c.jsonOut, res, func() { printOCPPBench(stdout, res) })
 }
 
 // raiseOpenFiles sets the soft RLIMIT_NOFILE to the hard limit. Setting it

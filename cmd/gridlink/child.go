@@ -4,7 +4,9 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -128,4 +130,32 @@ func (c *child) stop(grace time.Duration) (bool, string) {
 		return false, c.explain(c.waitErr).Error()
 	}
 	return true, ""
+}
+
+// benchWorkDir returns keep, created, or a new temporary directory that
+// cleanup removes.
+func benchWorkDir(keep, prefix string) (dir string, cleanup func(), err error) {
+	if keep != "" {
+		if err := os.MkdirAll(keep, 0o750); err != nil {
+			return "", nil, fmt.Errorf("--keep: %w", err)
+		}
+		return keep, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return tmp, func() { os.RemoveAll(tmp) }, nil
+}
+
+// writeBenchResult prints a benchmark's result as indented JSON or, with
+// asJSON false, with print.
+func writeBenchResult(w io.Writer, asJSON bool, res any, print func()) error {
+	if !asJSON {
+		print()
+		return nil
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
 }
