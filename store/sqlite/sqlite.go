@@ -95,11 +95,12 @@ type Store struct {
 
 	// mu guards the series index and every head. The committer goroutine is
 	// the only writer; it takes mu only to publish changes.
-	mu       sync.RWMutex
-	series   map[store.Series]*seriesState
-	bySite   map[string][]*seriesState
-	headSize int   // points waiting in heads
-	walMax   int64 // highest write-ahead row applied to the heads
+	mu         sync.RWMutex
+	series     map[store.Series]*seriesState
+	bySite     map[string][]*seriesState
+	headSize   int   // points waiting in heads
+	walMax     int64 // highest write-ahead row applied to the heads
+	walFlushed int64 // highest write-ahead row merged into blocks
 }
 
 // seriesState is what the store keeps in memory about one series.
@@ -107,8 +108,11 @@ type seriesState struct {
 	id   int64
 	key  store.Series
 	head []cim.Point // sorted, unique times; not yet in blocks
-	maxT int64       // newest time stored anywhere; math.MinInt64 if none
-	last cim.Point   // the newest point, valid when maxT > math.MinInt64
+	// headShared says head's array is also a running flush's frozen copy:
+	// it must be copied before a point is changed in place.
+	headShared bool
+	maxT       int64     // newest time stored anywhere; math.MinInt64 if none
+	last       cim.Point // the newest point, valid when maxT > math.MinInt64
 	// blockMaxT is the newest time in the blocks; math.MinInt64 if none.
 	// A write newer than it need not look into the blocks.
 	blockMaxT int64

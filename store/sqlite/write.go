@@ -77,6 +77,39 @@ func (s *Store) commitLoop() {
 	defer close(s.done)
 	tick := time.NewTicker(s.opts.FlushInterval)
 	defer tick.Stop()
+	// One flush at a time runs beside the committer, so a group commit never
+	// waits for the heads to be compressed.
+	var flushing *flushJob
+	flushed := make(chan error, 1)
+	startFlush := func() {
+		if flushing != nil {
+			return
+		}
+		if flushing = s.freeze(); flushing == nil {
+			return
+		}
+		go func(job *flushJob) {
+			start := time.Now()
+			err := s.write(context.Background(), job)
+			if err == nil {
+				s.log.Debug("flushed readings into blocks", "points", job.points, "took", time.Since(start))
+			}
+			flushed <- err
+		}(flushing)
+	}
+	endFlush := func(err error) {
+		if err != nil {
+			s.log.Error("flush readings into blocks", "err", err)
+			s.mu.Lock()
+			for _, st := range flushing.series {
+				st.headShared = false
+			}
+			s.mu.Unlock()
+		} else {
+			s.finish(flushing)
+		}
+		flushing = nil
+	}
 	for {
 		select {
 		case req := <-s.reqs:
@@ -94,13 +127,18 @@ func (s *Store) commitLoop() {
 			}
 			s.commit(group)
 			if s.headPoints() >= s.opts.MaxHeadPoints {
-				s.flushLogged()
+				startFlush()
 			}
+		case err := <-flushed:
+			endFlush(err)
 		case <-tick.C:
 			if s.headPoints() > 0 {
-				s.flushLogged()
+				startFlush()
 			}
 		case <-s.closing:
+			if flushing != nil {
+				endFlush(<-flushed)
+			}
 			// Fail what is still queued; Close flushes after this returns.
 			for {
 				select {
@@ -119,16 +157,6 @@ func (s *Store) headPoints() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.headSize
-}
-
-func (s *Store) flushLogged() {
-	start := time.Now()
-	n := s.headPoints()
-	if err := s.flush(context.Background()); err != nil {
-		s.log.Error("flush readings into blocks", "err", err)
-		return
-	}
-	s.log.Debug("flushed readings into blocks", "points", n, "took", time.Since(start))
 }
 
 // commit classifies, logs durably and applies one group of writes.
@@ -367,10 +395,18 @@ func (s *Store) applyPoints(st *seriesState, pts []cim.Point) {
 	before := len(st.head)
 	switch {
 	case len(st.head) == 0 || pts[0].Time > st.head[len(st.head)-1].Time:
+		if st.headShared {
+			// The array is full (clipped at freeze): append copies it.
+			st.headShared = false
+		}
 		st.head = append(st.head, pts...)
 	case len(pts) <= 16:
 		// A few late points, usually near the end (concurrent senders):
 		// insert in place instead of copying the whole head.
+		if st.headShared {
+			st.head = slices.Grow(slices.Clone(st.head), len(pts))
+			st.headShared = false
+		}
 		for _, p := range pts {
 			i, found := slices.BinarySearchFunc(st.head, p.Time, cmpTime)
 			if found {
@@ -381,6 +417,7 @@ func (s *Store) applyPoints(st *seriesState, pts []cim.Point) {
 		}
 	default:
 		st.head = mergePoints(st.head, pts)
+		st.headShared = false
 	}
 	s.headSize += len(st.head) - before
 	if newest := st.head[len(st.head)-1]; newest.Time >= st.maxT {
