@@ -27,11 +27,17 @@ type sessionView struct {
 	EnergyWh      float64    `json:"energy_wh"`
 	StopReason    string     `json:"stop_reason,omitempty"`
 	Running       bool       `json:"running"`
+	// Asset is where the session's readings are stored.
+	Asset string `json:"asset"`
+	// MeterValues are the readings of the session's connector from its
+	// start to its stop; only when asked for (they can be many).
+	MeterValues []meterSeries `json:"meter_values,omitempty"`
 }
 
 func viewSession(s store.Session) sessionView {
 	v := sessionView{Site: s.Site, ChargePoint: s.ChargePoint, Connector: s.Connector, TransactionID: s.TransactionID,
-		IDTag: s.IDTag, MeterStartWh: s.MeterStartWh, EnergyWh: s.EnergyWh(), StopReason: s.StopReason, Running: s.Running()}
+		IDTag: s.IDTag, MeterStartWh: s.MeterStartWh, EnergyWh: s.EnergyWh(), StopReason: s.StopReason, Running: s.Running(),
+		Asset: sessionAsset(s)}
 	if !s.Start.IsZero() {
 		t := s.Start.UTC()
 		v.Start = &t
@@ -48,7 +54,7 @@ func viewSession(s store.Session) sessionView {
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	site, err := readableSite(r, p)
 	if err == nil {
-		err = onlyParams(r.URL.Query(), "charge_point", "from", "to", "limit")
+		err = onlyParams(r.URL.Query(), "charge_point", "from", "to", "limit", "meter_values")
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -86,9 +92,23 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, p au
 		s.writeError(w, r, fmt.Errorf("list sessions of site %q: %w", site, err))
 		return
 	}
+	withValues := false
+	if raw := v.Get("meter_values"); raw != "" {
+		if withValues, err = strconv.ParseBool(raw); err != nil {
+			s.writeError(w, r, badParam("meter_values", clip(raw), "want true or false"))
+			return
+		}
+	}
 	out := make([]sessionView, 0, len(ss))
 	for _, x := range ss {
-		out = append(out, viewSession(x))
+		sv := viewSession(x)
+		if withValues {
+			if sv.MeterValues, err = s.meterValues(r.Context(), p, x); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		out = append(out, sv)
 	}
 	writeList(w, "sessions", out)
 }

@@ -3,9 +3,11 @@ package platform
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/store"
 )
 
@@ -51,6 +53,92 @@ func TestSessionsAPI(t *testing.T) {
 	}
 	f.must(http.StatusForbidden, "GET", "/api/v1/sites/bristol/sessions", f.athensRead, nil)
 	f.must(http.StatusNotFound, "GET", "/api/v1/sites/nowhere/sessions", f.admin, nil)
+}
+
+// TestSessionMeterValues checks that a session carries the readings of its
+// connector between its start and stop (both included), those of the
+// connector's measuring locations too, and nothing of another connector or
+// from outside the session.
+func TestSessionMeterValues(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	start := time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
+	stop := start.Add(time.Hour)
+	if err := f.st.PutSession(ctx, store.Session{Site: "bristol", ChargePoint: "evse-01", Connector: 1, TransactionID: 7, IDTag: "TAG1",
+		Start: start, MeterStartWh: 1000, Stop: stop, MeterStopWh: 8000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.PutSession(ctx, store.Session{Site: "bristol", ChargePoint: "evse-01", Connector: 2, TransactionID: 8, Start: start, MeterStartWh: 0}); err != nil {
+		t.Fatal(err)
+	}
+	ms := func(t time.Time) int64 { return t.UnixMilli() }
+	var rs []cim.Reading
+	add := func(asset, quantity string, at time.Time, v float64) {
+		rs = append(rs, cim.Reading{SeriesKey: cim.SeriesKey{Asset: asset, Quantity: quantity}, Point: cim.Point{Time: ms(at), Value: v}})
+	}
+	add("evse-01", "ev_energy_register", start.Add(-time.Minute), 990) // before: not in the session
+	add("evse-01", "ev_energy_register", start, 1000)
+	add("evse-01", "ev_energy_register", start.Add(30*time.Minute), 4500)
+	add("evse-01", "ev_energy_register", stop, 8000)
+	add("evse-01", "ev_energy_register", stop.Add(time.Second), 8000) // after
+	add("evse-01", "ev_charging_power", start.Add(30*time.Minute), 7000)
+	add("evse-01/ev", "ev_soc", start.Add(30*time.Minute), 55)
+	add("evse-01/connector-2", "ev_charging_power", start.Add(30*time.Minute), 11000) // the other connector
+	add("evse-02", "ev_charging_power", start.Add(30*time.Minute), 3000)              // another charger
+	if _, err := f.st.Write(ctx, "bristol", rs); err != nil {
+		t.Fatal(err)
+	}
+	type series struct {
+		Asset, Quantity, Phase, Unit string
+		Points                       [][2]float64
+	}
+	var one struct {
+		Asset       string
+		EnergyWh    float64  `json:"energy_wh"`
+		MeterValues []series `json:"meter_values"`
+	}
+	f.must(http.StatusOK, "GET", "/api/v1/sites/bristol/sessions/evse-01/7", f.read, nil).json(t, &one)
+	got := map[string][][2]float64{}
+	for _, s := range one.MeterValues {
+		got[s.Asset+" "+s.Quantity+" "+s.Unit] = s.Points
+	}
+	want := map[string][][2]float64{
+		"evse-01 ev_energy_register Wh": {{float64(ms(start)), 1000}, {float64(ms(start.Add(30 * time.Minute))), 4500}, {float64(ms(stop)), 8000}},
+		"evse-01 ev_charging_power W":   {{float64(ms(start.Add(30 * time.Minute))), 7000}},
+		"evse-01/ev ev_soc %":           {{float64(ms(start.Add(30 * time.Minute))), 55}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("meter values of session 7:\n got %v\nwant %v", got, want)
+	}
+	if one.Asset != "evse-01" || one.EnergyWh != 7000 {
+		t.Errorf("session 7: asset %q, energy %v Wh", one.Asset, one.EnergyWh)
+	}
+
+	// Connector 2's running session sees its own connector only.
+	f.must(http.StatusOK, "GET", "/api/v1/sites/bristol/sessions/evse-01/8", f.read, nil).json(t, &one)
+	if one.Asset != "evse-01/connector-2" || len(one.MeterValues) != 1 || one.MeterValues[0].Points[0][1] != 11000 {
+		t.Errorf("session 8: %+v", one)
+	}
+
+	// The list carries them only when asked.
+	var list struct {
+		Sessions []struct {
+			MeterValues []series `json:"meter_values"`
+		}
+	}
+	f.must(http.StatusOK, "GET", "/api/v1/sites/bristol/sessions", f.read, nil).json(t, &list)
+	if len(list.Sessions) != 2 || list.Sessions[0].MeterValues != nil {
+		t.Errorf("list without meter_values: %+v", list)
+	}
+	f.must(http.StatusOK, "GET", "/api/v1/sites/bristol/sessions?meter_values=true", f.read, nil).json(t, &list)
+	if len(list.Sessions) != 2 || len(list.Sessions[0].MeterValues) != 3 || len(list.Sessions[1].MeterValues) != 1 {
+		t.Errorf("list with meter_values: %+v", list)
+	}
+
+	f.must(http.StatusNotFound, "GET", "/api/v1/sites/bristol/sessions/evse-01/9", f.read, nil)
+	f.must(http.StatusBadRequest, "GET", "/api/v1/sites/bristol/sessions/evse-01/seven", f.read, nil)
+	f.must(http.StatusBadRequest, "GET", "/api/v1/sites/bristol/sessions?meter_values=maybe", f.read, nil)
+	f.must(http.StatusForbidden, "GET", "/api/v1/sites/bristol/sessions/evse-01/7", f.athensRead, nil)
 }
 
 func TestChargePointsAndTagsAPI(t *testing.T) {

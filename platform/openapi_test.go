@@ -101,6 +101,13 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.must(200, "GET", "/api/v1/sites/bristol/sessions?charge_point=evse-01&from=2024-05-01T00:00:00Z&limit=10", f.read, nil)
+	f.must(201, "POST", "/api/v1/sites/bristol/assets", f.admin, map[string]any{"id": "evse-01", "type": "charging_point"})
+	f.must(200, "POST", "/api/v1/readings", f.ingest, []any{reading("evse-01", "ev_charging_power", at+60_000, 7400)})
+	f.must(200, "GET", "/api/v1/sites/bristol/sessions?meter_values=true", f.read, nil)
+	if r := f.must(200, "GET", "/api/v1/sites/bristol/sessions/evse-01/7", f.read, nil); !strings.Contains(string(r.body), `"points":[[`) {
+		t.Errorf("session without its meter values: %s", r.body)
+	}
+	f.must(404, "GET", "/api/v1/sites/bristol/sessions/evse-01/8", f.read, nil)
 	cmds := "/api/v1/sites/bristol/chargepoints/evse-09/commands"
 	f.must(404, "POST", cmds, f.admin, map[string]any{"action": "TriggerMessage", "message": "Heartbeat"}) // no central system yet
 	startRealChargers(t, f)

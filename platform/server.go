@@ -244,6 +244,7 @@ var routeTable = []route{
 	{"GET /api/v1/sites/{site}/assets/{id...}", func(s *Server) http.HandlerFunc { return s.authed(s.handleGetAsset) }},
 
 	{"GET /api/v1/sites/{site}/sessions", func(s *Server) http.HandlerFunc { return s.authed(s.handleListSessions) }},
+	{"GET /api/v1/sites/{site}/sessions/{charge_point}/{transaction_id}", func(s *Server) http.HandlerFunc { return s.authed(s.handleGetSession) }},
 	{"POST /api/v1/sites/{site}/chargepoints", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutChargePoint) }},
 	{"DELETE /api/v1/sites/{site}/chargepoints/{id}", func(s *Server) http.HandlerFunc { return s.authed(s.handleDeleteChargePoint) }},
 	{"POST /api/v1/sites/{site}/chargepoints/{id}/commands", func(s *Server) http.HandlerFunc { return s.authed(s.handleChargerCommand) }},

@@ -9,19 +9,22 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gridlink/gridlink/chargepoint"
 )
 
-// TestChargePointSession does what the seed's ITC2.01 asks of a charging
-// point: a simulated charger connects to `gridlink serve --ocpp-listen`
-// with its own password, an RFID tag authorises a session, and every meter
-// value the charger sent is in the platform with the right quantity, unit
-// (canonical) and time; the session is listed with the energy its meter
-// register says.
-func TestChargePointSession(t *testing.T) {
+// TestITC2_01_ChargingPoint does what the seed's test case ITC2.01 asks of a
+// charging point (integration type 5, OCPP 1.6J straight to the platform):
+// a simulated charger connects to `gridlink serve --ocpp-listen` with its
+// own password, an RFID tag authorises a session, and every meter value the
+// charger sent is in the platform with the right quantity, unit (canonical)
+// and time; the session is listed with the energy its meter register says
+// and carries the meter values sent during it. The integration test runner
+// runs the same check under the name ITC2.01.
+func TestITC2_01_ChargingPoint(t *testing.T) {
 	dir := t.TempDir()
 	siteDir := filepath.Join(dir, "sites")
 	os.MkdirAll(siteDir, 0o755)
@@ -91,32 +94,13 @@ func TestChargePointSession(t *testing.T) {
 		t.Errorf("session %+v, charger's transaction %+v", s, tx)
 	}
 
-	// Every meter value the charger sent, in the platform.
-	from, to := tx.Start.Add(-time.Minute), time.Now().Add(time.Minute)
-	got := platformReadings(t, plat.url, plat.key, "steinheim", from, to)
-	held := map[string]float64{}
-	for _, r := range got {
-		held[fmt.Sprint(r.Quantity, "|", r.Phase, "|", r.Time)] = r.Value
-	}
-	sent := cp.Sent()
-	checked := 0
-	for _, mv := range sent {
-		if mv.Quantity == "" {
-			continue
-		}
-		key := fmt.Sprint(mv.Quantity, "|", mv.CIMPhase, "|", mv.Time.UnixMilli())
-		v, ok := held[key]
-		switch {
-		case !ok:
-			t.Errorf("%s %s %s at %s (%s %s) is not in the platform", mv.Message, mv.Measurand, mv.Phase, mv.Time.Format(time.RFC3339Nano), mv.Value, mv.Unit)
-		case math.Abs(v-mv.Canonical) > 1e-9*math.Max(1, math.Abs(v)):
-			t.Errorf("%s %s %s at %s: platform %v, charger sent %s %s (%v)", mv.Message, mv.Measurand, mv.Phase, mv.Time.Format(time.RFC3339Nano), v, mv.Value, mv.Unit, mv.Canonical)
-		}
-		checked++
-	}
+	// Every meter value the charger sent, in the platform, and those of the
+	// transaction in the session's meter values.
+	checked := checkMeterValues(t, plat.url, plat.key, "steinheim", cp.Sent())
 	if checked < 20 {
 		t.Errorf("only %d meter values to check", checked)
 	}
+	checkSessionMeterValues(t, plat.url, plat.key, "steinheim", "evse-01", tx.ID, cp.Sent())
 	t.Logf("%d meter values sent, all in the platform; session %d: %.0f Wh", checked, tx.ID, s.EnergyWh)
 
 	// Commands through the admin API: a remote start and stop of a session
@@ -154,4 +138,100 @@ func TestChargePointSession(t *testing.T) {
 		call(t, "GET", plat.url+"/api/v1/sites/steinheim/sessions", plat.key, nil, &sessions)
 		return len(sessions.Sessions) == 2 && !sessions.Sessions[1].Running
 	})
+}
+
+// checkMeterValues checks that every meter value a charger sent is in the
+// platform once, with its quantity, phase, time and canonical value, and
+// returns how many it checked.
+func checkMeterValues(t *testing.T, base, key, site string, sent []chargepoint.MeterValue) int {
+	t.Helper()
+	if len(sent) == 0 {
+		return 0
+	}
+	from, to := sent[0].Time, sent[0].Time
+	for _, mv := range sent {
+		from, to = minTime(from, mv.Time), maxTime(to, mv.Time)
+	}
+	held := map[string]float64{}
+	for _, r := range platformReadings(t, base, key, site, from.Add(-time.Minute), to.Add(time.Minute)) {
+		held[fmt.Sprint(r.Asset, "|", r.Quantity, "|", r.Phase, "|", r.Time)] = r.Value
+	}
+	checked := 0
+	for _, mv := range sent {
+		if mv.Quantity == "" {
+			continue
+		}
+		key := fmt.Sprint(meterValueAsset(mv), "|", mv.Quantity, "|", mv.CIMPhase, "|", mv.Time.UnixMilli())
+		v, ok := held[key]
+		switch {
+		case !ok:
+			t.Errorf("%s %s %s at %s (%s %s) is not in the platform", mv.Message, mv.Measurand, mv.Phase, mv.Time.Format(time.RFC3339Nano), mv.Value, mv.Unit)
+		case math.Abs(v-mv.Canonical) > 1e-9*math.Max(1, math.Abs(v)):
+			t.Errorf("%s %s %s at %s: platform %v, charger sent %s %s (%v)", mv.Message, mv.Measurand, mv.Phase, mv.Time.Format(time.RFC3339Nano), v, mv.Value, mv.Unit, mv.Canonical)
+		}
+		checked++
+	}
+	return checked
+}
+
+// meterValueAsset is the asset the platform stores a charger's value under:
+// the charge point, its connector N ≥ 2, and a location other than Outlet.
+func meterValueAsset(mv chargepoint.MeterValue) string {
+	a := mv.ChargePoint
+	if mv.Connector >= 2 {
+		a += fmt.Sprintf("/connector-%d", mv.Connector)
+	}
+	if loc := strings.ToLower(mv.Location); loc != "" && loc != "outlet" && mv.Measurand != "SoC" {
+		a += "/" + loc
+	}
+	return a
+}
+
+// checkSessionMeterValues checks that the session's meter values hold every
+// value the charger sent in the transaction.
+func checkSessionMeterValues(t *testing.T, base, key, site, chargePoint string, tx int64, sent []chargepoint.MeterValue) {
+	t.Helper()
+	var sess struct {
+		MeterValues []struct {
+			Asset, Quantity, Phase string
+			Points                 [][2]float64
+		} `json:"meter_values"`
+	}
+	if code := call(t, "GET", fmt.Sprintf("%s/api/v1/sites/%s/sessions/%s/%d", base, site, chargePoint, tx), key, nil, &sess); code != http.StatusOK {
+		t.Fatalf("session %d: status %d", tx, code)
+	}
+	held := map[string]float64{}
+	for _, s := range sess.MeterValues {
+		for _, p := range s.Points {
+			held[fmt.Sprint(s.Asset, "|", s.Quantity, "|", s.Phase, "|", int64(p[0]))] = p[1]
+		}
+	}
+	n := 0
+	for _, mv := range sent {
+		if mv.TransactionID != tx || mv.Quantity == "" || mv.Message != "MeterValues" {
+			continue
+		}
+		k := fmt.Sprint(meterValueAsset(mv), "|", mv.Quantity, "|", mv.CIMPhase.String(), "|", mv.Time.UnixMilli())
+		if v, ok := held[k]; !ok || math.Abs(v-mv.Canonical) > 1e-9*math.Max(1, math.Abs(v)) {
+			t.Errorf("session %d: meter value %s (%s) = %v, want %v (present %v)", tx, k, mv.Measurand, v, mv.Canonical, ok)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Errorf("session %d: the charger sent no meter values in it", tx)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
