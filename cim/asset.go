@@ -53,6 +53,9 @@ type Asset struct {
 	Model     string    `json:"model,omitempty" yaml:"model,omitempty"`
 	Household string    `json:"household,omitempty" yaml:"household,omitempty"`
 	Location  *Location `json:"location,omitempty" yaml:"location,omitempty"`
+	// Ledger marks an asset whose readings (signed by its gateway) and
+	// 15-minute energy records go into the energy ledger.
+	Ledger bool `json:"ledger,omitempty" yaml:"ledger,omitempty"`
 }
 
 // Site is a tenant: one pilot site or energy community.
@@ -61,4 +64,13 @@ type Site struct {
 	Name     string `json:"name" yaml:"name"`
 	Country  string `json:"country,omitempty" yaml:"country,omitempty"`   // ISO 3166-1 alpha-2
 	Timezone string `json:"timezone,omitempty" yaml:"timezone,omitempty"` // IANA name
+}
+
+// CheckLedger refuses a ledger mark the ledger must not carry: health data
+// (a physiological sensor's) never enters it.
+func (a Asset) CheckLedger() error {
+	if a.Ledger && a.Type == PhysiologicalSensor {
+		return &FieldError{Field: "ledger", Value: "true", Reason: "a physiological sensor's readings are health data and never enter the ledger"}
+	}
+	return nil
 }

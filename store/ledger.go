@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrLedgerLocked is returned by UpdateLedger when another writer (another
+// platform node) holds the ledger and the context ends before it is free.
+var ErrLedgerLocked = errors.New("ledger is being written by another writer")
+
+// LedgerEntry is one entry of the energy ledger's append-only log. Data is
+// the entry's canonical bytes: the leaf the Merkle tree commits to. Entries
+// whose Kind is "reading" or "energy" also carry the readable record of the
+// operational store (site, asset, …), which erasing a member deletes while
+// the log keeps Data's hash.
+type LedgerEntry struct {
+	Index int64  // position in the log, from 0
+	Kind  string // "reading", "batch", "energy" (see package ledger)
+	Site  string
+	Data  []byte // canonical record; nil once erased
+	// The readable record of a reading or energy entry: the asset and the
+	// series it belongs to (for energy: the register quantity it was
+	// computed from), its time (a reading's time, an energy interval's
+	// start; UTC Unix ms) and value (the reading's; the interval's Wh).
+	// Asset is "" for a batch entry and once erased.
+	Asset    string
+	Quantity string // "" for energy and batch entries
+	Phase    string // cim.Phase as stored; "" = total
+	Time     int64
+	Value    float64
+}
+
+// LedgerKey is the key of a reading or energy entry: for a reading the
+// stored reading's series and time (the ledger records each reading once,
+// and a corrected value as a new entry); for an energy entry the register
+// quantity it was computed from and its interval's start.
+type LedgerKey struct {
+	Site, Asset, Quantity, Phase string
+	Time                         int64
+}
+
+// Checkpoint is a signed checkpoint of the log: the signed note text
+// (C2SP tlog-checkpoint) of a tree of Size entries, with the witnesses'
+// cosignatures added as they come.
+type Checkpoint struct {
+	Size int64
+	Note []byte
+	At   time.Time
+}
+
+// LedgerTx is what UpdateLedger's function may do while it holds the
+// ledger. Everything it appends is committed together, or nothing is.
+type LedgerTx interface {
+	// Size is the number of entries in the log, as committed plus what
+	// this transaction appended so far.
+	Size() int64
+	// ReadHashes returns the stored hashes at the given tlog storage
+	// indexes (golang.org/x/mod/sumdb/tlog.StoredHashIndex), including
+	// those this transaction appended. An index at or past
+	// tlog.StoredHashCount(Size()) is an error.
+	ReadHashes(ctx context.Context, indexes []int64) ([][32]byte, error)
+	// Append adds entries at Index Size(), Size()+1, … (each entry's Index
+	// must equal its position) and the stored hashes that
+	// tlog.StoredHashes computed for them, which continue the stored hash
+	// sequence at tlog.StoredHashCount(Size()).
+	Append(ctx context.Context, entries []LedgerEntry, hashes [][32]byte) error
+	// LastEntry returns the newest entry of a kind ("reading" or "energy")
+	// with this key: found is false when the ledger has none.
+	LastEntry(ctx context.Context, kind string, k LedgerKey) (e LedgerEntry, found bool, err error)
+}
+
+// Ledger keeps the energy ledger: its entries, the Merkle tree's stored
+// hashes, signed checkpoints, the keys behind members' pseudonyms and the
+// public keys of the parties that sign readings. One writer appends at a
+// time across every platform node sharing the store.
+type Ledger interface {
+	// UpdateLedger runs fn holding the ledger against every other writer
+	// (a PostgreSQL advisory lock; SQLite's single writer) and commits
+	// what fn appended if fn returns nil.
+	UpdateLedger(ctx context.Context, fn func(tx LedgerTx) error) error
+	// LedgerSize is the number of committed entries.
+	LedgerSize(ctx context.Context) (int64, error)
+	// LedgerHashes returns committed stored hashes (see LedgerTx.ReadHashes).
+	LedgerHashes(ctx context.Context, indexes []int64) ([][32]byte, error)
+	// LedgerEntries returns the committed entries with from <= Index < to,
+	// in order.
+	LedgerEntries(ctx context.Context, from, to int64) ([]LedgerEntry, error)
+
+	// PutCheckpoint stores a checkpoint; a second one of the same Size
+	// replaces the note (it gained cosignatures).
+	PutCheckpoint(ctx context.Context, c Checkpoint) error
+	// LatestCheckpoint returns the checkpoint of the largest Size, or
+	// ErrNotFound.
+	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+	// CheckpointAt returns the checkpoint of exactly this size, or
+	// ErrNotFound.
+	CheckpointAt(ctx context.Context, size int64) (Checkpoint, error)
+
+	// SubjectKey returns the secret key behind the pseudonym of an asset
+	// (a member's identifier on the log), creating it from newKey() on
+	// first use. After EraseSubject it returns ErrNotFound instead.
+	SubjectKey(ctx context.Context, site, asset string, newKey func() []byte) ([]byte, error)
+	// EraseSubject deletes an asset's pseudonym key and the readable part
+	// of its ledger entries (Data, Asset, Quantity, Phase, Value), so the
+	// log keeps only unlinkable hashes. It returns how many entries it
+	// erased.
+	EraseSubject(ctx context.Context, site, asset string) (int64, error)
+
+	// PutSigner registers (or replaces) the Ed25519 public key of a party
+	// that signs a site's readings (a gateway, or the platform for its
+	// charge points). Signer ids are unique across sites: ErrConflict if
+	// another site has it.
+	PutSigner(ctx context.Context, site, id string, publicKey []byte) error
+	// Signer returns a signer's site and public key, or ErrNotFound.
+	Signer(ctx context.Context, id string) (site string, publicKey []byte, err error)
+	// DeleteSigner removes a signer of a site, or returns ErrNotFound.
+	DeleteSigner(ctx context.Context, site, id string) error
+}
