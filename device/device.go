@@ -60,6 +60,9 @@ type Config struct {
 	// Insecure skips certificate verification altogether; use Fingerprint
 	// where possible.
 	Insecure bool `yaml:"insecure"`
+	// Ledger marks a device whose readings the gateway signs for the
+	// energy ledger; its asset must be a ledger asset on the platform.
+	Ledger bool `yaml:"ledger"`
 }
 
 // Poller reads a device when asked: Modbus, HTTP JSON, Kasa. Poll must

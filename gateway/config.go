@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,17 @@ type Config struct {
 	Devices  []device.Config `yaml:"devices"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
+	// Ledger, when set, signs the readings of the devices marked
+	// `ledger: true` for the platform's energy ledger.
+	Ledger *LedgerConfig `yaml:"ledger"`
+}
+
+// LedgerConfig is the gateway's signing key for the energy ledger.
+type LedgerConfig struct {
+	// Key is the file of the note private key that `gridlink ledger
+	// keygen` wrote; its public key is registered as a signer of the site
+	// on the platform.
+	Key string `yaml:"key"`
 }
 
 // PlatformConfig says where readings go.
@@ -274,6 +286,16 @@ func (c *Config) check(set *profile.Set, fail func(string, ...any)) {
 	if len(c.Devices) == 0 {
 		fail("no devices", "devices")
 	}
+	if c.Ledger != nil {
+		if c.Ledger.Key == "" {
+			fail("missing key: the file `gridlink ledger keygen --out FILE` wrote", "ledger", "key")
+		} else if _, err := ReadLedgerKey(c.Ledger.Key); err != nil {
+			fail(err.Error(), "ledger", "key")
+		}
+		if !slices.ContainsFunc(c.Devices, func(d device.Config) bool { return d.Ledger }) {
+			fail("no device has ledger: true, so there is nothing to sign", "ledger")
+		}
+	}
 	assets := map[string]int{}
 	for i := range c.Devices {
 		d := &c.Devices[i]
@@ -288,6 +310,9 @@ func (c *Config) check(set *profile.Set, fail func(string, ...any)) {
 		}
 		if d.UnitID < 0 || d.UnitID > 255 {
 			fail(fmt.Sprintf("%d: want 0 to 255", d.UnitID), "devices", i, "unit_id")
+		}
+		if d.Ledger && c.Ledger == nil {
+			fail("the device's readings are signed for the ledger: the gateway needs a ledger section with its key", "devices", i, "ledger")
 		}
 		if set == nil {
 			continue

@@ -74,6 +74,7 @@ type Gateway struct {
 
 	statusLn   net.Listener
 	brokerAddr string
+	signer     *ledgerSigner // nil when the gateway signs nothing
 }
 
 // Open prepares a gateway: it opens the queue, starts the embedded broker
@@ -122,6 +123,14 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 			g.closeAll()
 		}
 	}()
+	if g.signer, err = newLedgerSigner(cfg, g.cat); err != nil {
+		return nil, err
+	}
+	var sign func([]cim.Reading) (string, error)
+	if g.signer != nil {
+		sign = g.signer.sign
+		g.log.Info("signing the readings of ledger devices", "signer", g.signer.key.Name(), "devices", len(g.signer.assets))
+	}
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -135,6 +144,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Gateway, error) {
 		// One request a second at most while readings trickle in; retry
 		// a platform that went away at least every 30 s.
 		Linger: time.Second, MaxBackoff: 30 * time.Second,
+		Sign: sign,
 	}, g.queue, g.log.With("part", "uplink"))
 	if err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)

@@ -24,6 +24,7 @@ type Status struct {
 	Uplink   uplink.Status  `json:"uplink"`
 	Queue    queue.Stats    `json:"queue"`
 	Broker   string         `json:"broker,omitempty"`
+	Ledger   *LedgerStatus  `json:"ledger,omitempty"`
 	Summary  map[string]int `json:"summary"`
 	Devices  []DeviceStatus `json:"devices"`
 }
@@ -32,7 +33,7 @@ type Status struct {
 func (g *Gateway) Status() Status {
 	s := Status{
 		Site: g.cfg.Site, Started: g.started, Now: g.now(), Platform: redactAddress(g.cfg.Platform.URL),
-		Broker: g.brokerAddr, Summary: map[string]int{"devices": len(g.runners)},
+		Broker: g.brokerAddr, Ledger: g.signer.status(), Summary: map[string]int{"devices": len(g.runners)},
 		Devices: make([]DeviceStatus, 0, len(g.runners)),
 	}
 	if g.uplink != nil {
@@ -112,7 +113,7 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 <style>
 body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #ddd;padding:.3em .7em;text-align:left;vertical-align:top}
-.ok{color:#11772d}.failing,.stale,.backoff,.rate_limited{color:#a66b00}.down,.unauthorized,.unreachable{color:#b00020;font-weight:bold}
+.ok{color:#11772d}.failing,.stale,.backoff,.rate_limited{color:#a66b00}.down,.unauthorized,.unreachable,.signature_refused{color:#b00020;font-weight:bold}
 .err{color:#b00020;max-width:40em}small{color:#666}
 </style></head><body>
 <h1>gridlink gateway · site <code>{{.Site}}</code></h1>
@@ -121,6 +122,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid
 · sent {{.Uplink.Sent}} · rejected {{.Uplink.Rejected}}</p>
 <p>Queue: {{.Queue.Readings}} readings, {{.Queue.Bytes}} bytes on disk, dropped (queue full) {{.Queue.Dropped}}
 {{with .Broker}} · MQTT broker on <code>{{.}}</code>{{end}}</p>
+{{with .Ledger}}<p>Ledger: readings of {{len .Assets}} devices signed as <code>{{.Signer}}</code></p>{{end}}
 <h2>Devices</h2>
 <table><tr><th>asset</th><th>profile</th><th>state</th><th>last read</th><th>recent</th><th>values</th><th>last error</th></tr>
 {{$now := .Now}}{{range .Devices}}<tr>

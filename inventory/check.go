@@ -96,6 +96,9 @@ func (c *checker) check(doc document, top *yaml.Node) File {
 		} else if _, err := cim.ParseAssetType(string(a.Type)); err != nil {
 			c.errorf(lineOf(n, "type"), "asset %q: unknown asset type %q", a.ID, a.Type)
 		}
+		if err := a.CheckLedger(); err != nil {
+			c.errorf(lineOf(n, "ledger"), "asset %q: ledger: %s", a.ID, reason(err))
+		}
 		if a.Site != "" && a.Site != site.ID {
 			c.errorf(lineOf(n, "site"), "asset %q: site %q differs from the file's site %q", a.ID, a.Site, site.ID)
 		}

@@ -97,6 +97,11 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			"health data on the ledger",
+			"site: {id: b, name: B}\nassets:\n  - id: band\n    type: physiological_sensor\n    ledger: true\n",
+			[]string{`x.yaml:5: asset "band": ledger: a physiological sensor's readings are health data and never enter the ledger`},
+		},
+		{
 			"missing type",
 			"site: {id: b, name: B}\nassets:\n  - id: a\n",
 			[]string{`x.yaml:3: asset "a": no type`},

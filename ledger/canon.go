@@ -78,3 +78,17 @@ func member(b []byte, name string, first bool) []byte {
 	b = append(b, name...)
 	return append(b, '"', ':')
 }
+
+// maxSafeInt bounds the integer members: RFC 8785 numbers are IEEE
+// doubles, so a larger integer would not survive canonicalisation exactly
+// (ECMAScript's Number.MAX_SAFE_INTEGER).
+const maxSafeInt = 1<<53 - 1
+
+// appendInt appends an integer member's value, refusing one outside
+// ±maxSafeInt.
+func appendInt(b []byte, name string, v int64) ([]byte, error) {
+	if v > maxSafeInt || v < -maxSafeInt {
+		return b, fmt.Errorf("%s %d is outside ±2^53-1, the integers JSON numbers carry exactly", name, v)
+	}
+	return strconv.AppendInt(b, v, 10), nil
+}

@@ -17,3 +17,21 @@
 // it. Erasing a member deletes the key and the readable record; the tree
 // keeps an unlinkable hash. Health data never enters the ledger.
 package ledger
+
+// Entries are RFC 8785 (JCS) JSON with "v":1 (see EncodeReading,
+// EncodeBatch, EncodeEnergy; DecodeEntry is their strict inverse):
+//
+//	{"kind":"reading","phase":P,"quantity":Q,"signer":K,"site":S,"subject":SUBJ,"time":T,"v":1,"value":V}
+//	{"count":N,"digest":B64,"first":I,"kind":"batch","refs":[[pos,idx],...],"signature":B64,"signer":K,"site":S,"v":1}
+//	{"end":T2,"kind":"energy","quantity":Q,"rev":R,"site":S,"start":T1,"subject":SUBJ,"v":1,"wh":X}
+//
+// Times are UTC Unix milliseconds, base64 is standard with padding, and
+// integers stay within ±(2^53−1) so that every JSON implementation reads
+// them exactly. A batch entry's readings, in signed order, are the reading
+// entries [first, batch index) interleaved with refs: {pos, idx} says the
+// reading at position pos is the earlier entry idx, logged before with
+// the same value. Each leaf is tlog.RecordHash(entry bytes); a checkpoint
+// is the signed note "<origin>\n<size>\n<base64 root>\n".
+//
+// Log appends through one writer goroutine that gathers concurrent
+// AppendBatch calls into one store transaction (group commit).

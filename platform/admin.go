@@ -403,6 +403,9 @@ func checkAsset(a cim.Asset) error {
 			return err
 		}
 	}
+	if err := a.CheckLedger(); err != nil {
+		return invalidField("ledger", "true", "%s", reasonOf(err))
+	}
 	if l := a.Location; l != nil {
 		if math.Abs(l.Latitude) > 90 || math.IsNaN(l.Latitude) {
 			return invalidField("location.lat", fmt.Sprint(l.Latitude), "outside -90..90")
@@ -456,5 +459,6 @@ func (s *Server) handlePutAsset(w http.ResponseWriter, r *http.Request, p auth.P
 		return
 	}
 	s.assets.add(site, a.ID)
+	s.forgetLedgerAssets(site) // its ledger mark may have changed
 	writeJSON(w, status, a)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/ingest"
+	"github.com/gridlink/gridlink/ledger"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
 )
@@ -51,8 +52,19 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p auth.Prin
 		}
 		return ok
 	}
-	sink := func(ctx context.Context, rs []cim.Reading) (store.WriteResult, error) {
+	var sink ingest.Sink = func(ctx context.Context, rs []cim.Reading) (store.WriteResult, error) {
 		return s.Write(ctx, site, rs)
+	}
+	// Readings of ledger assets wait for the signature at the end.
+	ls, lf, onLedger, err := s.ledgerFilterOf(ctx, site)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var held *heldLedger
+	if onLedger {
+		held = newHeldLedger(ls.maxHeld)
+		sink = ledgerSink(lf, site, held, sink)
 	}
 	rep, err := ingest.Run(ctx, dec, sink, ingest.Options{
 		Catalogue:   s.cat,
@@ -70,7 +82,28 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p auth.Prin
 		s.writeError(w, r, batchError(err, &rep))
 		return
 	}
-	writeJSON(w, http.StatusOK, batchReply(rep, dry))
+	var lout *ledgerOutcome
+	if held != nil && len(held.readings) > 0 {
+		signer, sig, err := s.verifyLedger(ctx, ls, site, r.Header.Get(ledger.SignatureHeader), held)
+		if err != nil {
+			rep.Rejected += int64(len(held.readings))
+			s.met.countIngest(store.WriteResult{}, len(held.readings))
+			s.writeError(w, r, batchError(err, &rep))
+			return
+		}
+		res, out, err := s.writeLedger(ctx, ls, site, signer, sig, held.readings)
+		rep.Accepted += int64(res.Accepted)
+		rep.Duplicate += int64(res.Duplicate)
+		rep.Corrected += int64(res.Corrected)
+		if err != nil {
+			s.writeError(w, r, batchError(err, &rep))
+			return
+		}
+		lout = &out
+	}
+	reply := batchReply(rep, dry)
+	reply.Ledger = lout
+	writeJSON(w, http.StatusOK, reply)
 }
 
 // batchResult is the reply of POST /api/v1/batches.
@@ -83,6 +116,9 @@ type batchResult struct {
 	DryRun          bool            `json:"dry_run"`
 	Errors          []batchRowError `json:"errors"`
 	ErrorsTruncated int64           `json:"errors_truncated,omitempty"`
+	// Ledger is what became of the readings of ledger assets, when there
+	// were any.
+	Ledger *ledgerOutcome `json:"ledger,omitempty"`
 }
 
 // batchRowError is one refused row: Line for CSV and NDJSON, Index for the
@@ -118,7 +154,7 @@ func batchReply(rep ingest.Report, dry bool) batchResult {
 // what was written before the failure.
 type batchFailure struct {
 	*apiError
-	report *batchResult
+	report any // *batchResult, or the JSON of an ingest reply
 }
 
 func batchError(err error, rep *ingest.Report) error {

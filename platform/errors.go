@@ -32,6 +32,8 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeInternal             = "internal"               // 500
 	CodeUnavailable          = "unavailable"            // 503
+	CodeUnsigned             = "unsigned"               // 422: readings of ledger assets without Gridlink-Ledger-Signature
+	CodeBadSignature         = "bad_signature"          // 422: a ledger signature that does not verify, or of an unknown signer
 )
 
 // apiError is an error with the HTTP status and code of its reply.

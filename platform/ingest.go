@@ -145,6 +145,7 @@ type ingestTally struct {
 	rejected  int
 	errors    []rowError
 	truncated int
+	ledger    *ledgerOutcome // readings of ledger assets, when there were any
 }
 
 func (t *ingestTally) reject(max, i int, fi fieldIssue) {
@@ -184,6 +185,17 @@ func (t *ingestTally) appendJSON(b []byte) []byte {
 	if t.truncated > 0 {
 		b = append(b, `,"errors_truncated":`...)
 		b = strconv.AppendInt(b, int64(t.truncated), 10)
+	}
+	if l := t.ledger; l != nil {
+		b = append(b, `,"ledger":{"readings":`...)
+		b = strconv.AppendInt(b, int64(l.Readings), 10)
+		b = append(b, `,"appended":`...)
+		b = strconv.AppendInt(b, int64(l.Appended), 10)
+		b = append(b, `,"reused":`...)
+		b = strconv.AppendInt(b, int64(l.Reused), 10)
+		b = append(b, `,"batch":`...)
+		b = strconv.AppendInt(b, l.Batch, 10)
+		b = append(b, '}')
 	}
 	return append(b, "}\n"...)
 }
@@ -256,7 +268,16 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return
 	}
 	if len(valid) > 0 {
-		tally.res, err = s.Write(ctx, site, valid)
+		// Readings of ledger assets are stored only with their signature.
+		var held *heldLedger
+		var ls *ledgerState
+		valid, held, ls, err = s.holdLedger(ctx, site, valid)
+		if err == nil {
+			tally.res, err = s.Write(ctx, site, valid)
+		}
+		if err == nil && held != nil {
+			err = s.ingestLedger(ctx, r, ls, site, held, &tally)
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

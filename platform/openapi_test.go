@@ -118,6 +118,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	f.must(400, "GET", "/api/v1/readings?from=never", f.read, nil)
 	f.must(413, "POST", "/api/v1/readings", f.ingest, strings.Repeat(" ", 2<<20))
 	f.must(415, "POST", "/api/v1/batches", f.ingest, "x", "Content-Type: image/png")
+	exerciseLedgerRoutes(t, f)
 
 	// The stream: only the status and headers are checked.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

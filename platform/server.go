@@ -120,6 +120,8 @@ type Server struct {
 	parsers   sync.Pool // *ingest.BodyParser for POST /api/v1/readings
 	// chargers sends commands to charge points; nil until SetChargers.
 	chargers atomic.Pointer[Chargers]
+	// ledger is the energy ledger; nil until SetLedger.
+	ledger atomic.Pointer[ledgerState]
 	// knownSites remembers sites seen to exist, so that an admin key's
 	// writes cost no look-up; sites are never deleted.
 	knownSites sync.Map
@@ -257,6 +259,17 @@ var routeTable = []route{
 	{"GET /api/v1/readings", func(s *Server) http.HandlerFunc { return s.authed(s.handleQuery) }},
 	{"GET /api/v1/latest", func(s *Server) http.HandlerFunc { return s.authed(s.handleLatest) }},
 	{"GET /api/v1/stream", func(s *Server) http.HandlerFunc { return s.authed(s.handleStream) }},
+
+	{"GET /api/v1/ledger/key", func(s *Server) http.HandlerFunc { return s.handleLedgerKey }},
+	{"GET /api/v1/ledger/checkpoint", func(s *Server) http.HandlerFunc { return s.handleLedgerCheckpoint }},
+	{"GET /api/v1/ledger/consistency", func(s *Server) http.HandlerFunc { return s.handleLedgerConsistency }},
+	{"GET /api/v1/ledger/records/{index}", func(s *Server) http.HandlerFunc { return s.authed(s.handleLedgerRecord) }},
+	{"GET /api/v1/ledger/entries", func(s *Server) http.HandlerFunc { return s.authed(s.handleLedgerEntries) }},
+	{"POST /api/v1/ledger/cosign", func(s *Server) http.HandlerFunc { return s.handleLedgerCosign }},
+	{"GET /api/v1/sites/{site}/signers", func(s *Server) http.HandlerFunc { return s.authed(s.handleListSigners) }},
+	{"POST /api/v1/sites/{site}/signers", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutSigner) }},
+	{"DELETE /api/v1/sites/{site}/signers/{id}", func(s *Server) http.HandlerFunc { return s.authed(s.handleDeleteSigner) }},
+	{"POST /api/v1/sites/{site}/ledger/erase", func(s *Server) http.HandlerFunc { return s.authed(s.handleLedgerErase) }},
 }
 
 // routePatterns lists the patterns of every route.

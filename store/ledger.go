@@ -26,7 +26,7 @@ type LedgerEntry struct {
 	// start; UTC Unix ms) and value (the reading's; the interval's Wh).
 	// Asset is "" for a batch entry and once erased.
 	Asset    string
-	Quantity string // "" for energy and batch entries
+	Quantity string // a reading's quantity; an energy entry's register; "" for batch entries
 	Phase    string // cim.Phase as stored; "" = total
 	Time     int64
 	Value    float64
@@ -117,4 +117,16 @@ type Ledger interface {
 	Signer(ctx context.Context, id string) (site string, publicKey []byte, err error)
 	// DeleteSigner removes a signer of a site, or returns ErrNotFound.
 	DeleteSigner(ctx context.Context, site, id string) error
+	// Signers lists a site's signers, ordered by id (none: an empty
+	// slice, not an error). GET /api/v1/sites/{site}/signers serves it,
+	// and verifiers fetch the public keys from there.
+	Signers(ctx context.Context, site string) ([]LedgerSigner, error)
+}
+
+// LedgerSigner is a registered signer: its id (the note key name) and the
+// public key bytes as given to PutSigner (the platform stores the
+// signed-note verifier key text "<name>+<hash>+<base64>").
+type LedgerSigner struct {
+	ID        string
+	PublicKey []byte
 }

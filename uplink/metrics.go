@@ -13,6 +13,7 @@ import (
 // nothing.
 type metrics struct {
 	sent, duplicate, rejected prometheus.Counter
+	sigRefused                prometheus.Counter
 	duration                  *prometheus.HistogramVec
 }
 
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer, q *queue.Queue) (*metrics, error) {
 			Name: "gridlink_uplink_rejected_readings_total",
 			Help: "Readings refused by the platform (or unsendable) and dropped.",
 		}),
+		sigRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gridlink_uplink_signature_refused_total",
+			Help: "Batch requests whose ledger signature the platform refused (422 bad_signature or unsigned); the readings stay queued.",
+		}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gridlink_uplink_request_duration_seconds",
 			Help:    "Time of one batch request, by HTTP status code (\"error\" when there was no reply).",
@@ -37,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, q *queue.Queue) (*metrics, error) {
 		}, []string{"code"}),
 	}
 	cs := []prometheus.Collector{
-		m.sent, m.duplicate, m.rejected, m.duration,
+		m.sent, m.duplicate, m.rejected, m.sigRefused, m.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gridlink_uplink_queue_readings",
 			Help: "Readings waiting in the gateway's queue.",
@@ -68,4 +73,10 @@ func (m *metrics) add(sent, duplicate, rejected int64) {
 	m.sent.Add(float64(sent))
 	m.duplicate.Add(float64(duplicate))
 	m.rejected.Add(float64(rejected))
+}
+
+func (m *metrics) signatureRefused() {
+	if m != nil {
+		m.sigRefused.Inc()
+	}
 }

@@ -12,7 +12,18 @@
 //     readings kept until a valid key is configured;
 //   - 400, 413 and 415, refusals of the whole body that should not happen:
 //     the batch is split in halves until the poison reading is alone, which
-//     is then dropped, counted as rejected and logged with the reason.
+//     is then dropped, counted as rejected and logged with the reason;
+//   - 422 with code bad_signature or unsigned: the platform refused the
+//     batch's ledger signature (see Config.Sign). State "signature_refused",
+//     retried every MaxBackoff, the readings kept until the signer's key is
+//     registered or the gateway's key fixed.
+//
+// # Signed batches
+//
+// With Config.Sign set, every request body is signed for the energy
+// ledger (package ledger): Sign gets the body's readings in body order and
+// returns the Gridlink-Ledger-Signature header. A batch split to isolate a
+// poison reading is signed again part by part, as is each live batch.
 //
 // Rows that the platform refuses inside a 200 reply (an unknown asset, an
 // impossible value) are counted as rejected, the first few of each batch are
@@ -63,7 +74,14 @@ const (
 	StateUnauthorized = "unauthorized" // the platform refused the key (401, 403)
 	StateRateLimited  = "rate_limited" // 429: waiting as the platform asked
 	StateUnreachable  = "unreachable"  // network, TLS or timeout error
+	// StateSignatureRefused: the platform refused the batch's ledger
+	// signature (422 bad_signature or unsigned).
+	StateSignatureRefused = "signature_refused"
 )
+
+// SignatureHeader is the header of a batch's ledger signature (the same as
+// ledger.SignatureHeader; uplink does not import the ledger).
+const SignatureHeader = "Gridlink-Ledger-Signature"
 
 // Defaults of Config.
 const (
@@ -114,6 +132,11 @@ type Config struct {
 	// pays for each request and for each acknowledgement written to its
 	// queue). Zero sends at once.
 	Linger time.Duration
+	// Sign, if set, signs each request for the energy ledger: it gets the
+	// body's readings in body order and returns the SignatureHeader value,
+	// "" when none of them is a ledger reading. An error refuses the
+	// readings as a whole body would be refused (split, then dropped).
+	Sign func(rs []cim.Reading) (header string, err error)
 }
 
 // Status is the uplink's state for the gateway's status page.
@@ -347,6 +370,7 @@ const (
 	outServer               // other 5xx and unexpected statuses
 	outNetwork              // no reply
 	outCanceled             // ctx ended
+	outSignature            // 422 bad_signature or unsigned
 )
 
 // result is what one request came to.
@@ -385,9 +409,15 @@ func (u *Uplink) deliver(ctx context.Context, rs []cim.Reading) bool {
 	if len(kept) == 0 {
 		return true
 	}
+	sig, signErr := u.sign(kept)
 	failures := 0
 	for {
-		res := u.post(ctx, body)
+		var res result
+		if signErr != nil {
+			res = result{out: outPoison, msg: signErr.Error()}
+		} else {
+			res = u.post(ctx, body, sig)
+		}
 		var state string
 		var d time.Duration
 		switch res.out {
@@ -407,6 +437,19 @@ func (u *Uplink) deliver(ctx context.Context, rs []cim.Reading) bool {
 			return u.deliver(ctx, kept[:h]) && u.deliver(ctx, kept[h:])
 		case outUnauthorized:
 			state, d = StateUnauthorized, u.cfg.MaxBackoff
+		case outSignature:
+			// Permanent until someone fixes the key: said once, then
+			// retried quietly.
+			d = u.cfg.MaxBackoff
+			if u.Status().State != StateSignatureRefused {
+				u.log.Error("uplink: the platform refused the batch's ledger signature; the readings stay queued until the signer's key is registered for the site",
+					"err", res.msg, "readings", len(kept), "retry_every", d)
+			}
+			u.met.signatureRefused()
+			if !u.wait(ctx, StateSignatureRefused, res.msg, d) {
+				return false
+			}
+			continue
 		case outRetryAfter:
 			failures++
 			state, d = StateBackoff, backoff(failures, u.cfg.MinBackoff, u.cfg.MaxBackoff)
@@ -438,7 +481,12 @@ func (u *Uplink) sendLive(ctx context.Context, rs []cim.Reading) {
 	if len(kept) == 0 {
 		return
 	}
-	res := u.post(ctx, body)
+	sig, err := u.sign(kept)
+	if err != nil {
+		u.log.Debug("uplink: live batch not signed; the queue still holds it", "err", err)
+		return
+	}
+	res := u.post(ctx, body, sig)
 	if res.out != outOK {
 		u.log.Debug("uplink: live batch not delivered; the queue still holds it", "err", res.msg)
 		return
@@ -446,8 +494,22 @@ func (u *Uplink) sendLive(ctx context.Context, rs []cim.Reading) {
 	u.succeeded(res.reply, kept, 0)
 }
 
-// post sends one body and classifies the reply.
-func (u *Uplink) post(ctx context.Context, body []byte) result {
+// sign returns the ledger signature header of a body's readings, "" when
+// the uplink does not sign.
+func (u *Uplink) sign(rs []cim.Reading) (string, error) {
+	if u.cfg.Sign == nil {
+		return "", nil
+	}
+	h, err := u.cfg.Sign(rs)
+	if err != nil {
+		return "", fmt.Errorf("sign the batch for the ledger: %w", err)
+	}
+	return h, nil
+}
+
+// post sends one body, with its ledger signature header unless sig is "",
+// and classifies the reply.
+func (u *Uplink) post(ctx context.Context, body []byte, sig string) result {
 	rctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, u.endpoint, bytes.NewReader(body))
@@ -459,6 +521,9 @@ func (u *Uplink) post(ctx context.Context, body []byte) result {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+u.cfg.Key)
 	req.Header.Set("User-Agent", "gridlink-uplink")
+	if sig != "" {
+		req.Header.Set(SignatureHeader, sig)
+	}
 	start := time.Now()
 	resp, err := u.client.Do(req)
 	if err != nil {
@@ -492,6 +557,8 @@ func (u *Uplink) post(ctx context.Context, body []byte) result {
 		res.out = outPoison
 	case c == http.StatusUnauthorized || c == http.StatusForbidden:
 		res.out = outUnauthorized
+	case c == http.StatusUnprocessableEntity && signatureRefused(raw):
+		res.out = outSignature
 	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
 		res.out = outRetryAfter
 		res.retryAfter, res.hasRetry = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -513,6 +580,14 @@ func errorMessage(code int, raw []byte) string {
 		return fmt.Sprintf("HTTP %d %s: %s", code, http.StatusText(code), clip(raw))
 	}
 	return fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
+}
+
+// signatureRefused reports whether a 422 reply refuses the batch's ledger
+// signature (codes bad_signature and unsigned); other 422s are server
+// errors to retry.
+func signatureRefused(raw []byte) bool {
+	var e struct{ Code string }
+	return json.Unmarshal(raw, &e) == nil && (e.Code == "bad_signature" || e.Code == "unsigned")
 }
 
 // describeNetError explains a failed request, pointing at CAFile when the

@@ -45,10 +45,61 @@ type serveConfig struct {
 	// OCPPListen, when set, is the address of the OCPP 1.6J central system
 	// (charge points connect to ws://ADDR/ocpp/{id}; wss:// with TLS).
 	OCPPListen string `yaml:"ocpp_listen"`
+	// LedgerKey is the energy ledger's log key file (a signed-note private
+	// key); empty means ledger.key in Data, created on first start.
+	LedgerKey string `yaml:"ledger_key"`
+	// LedgerOrigin is the first line of the ledger's checkpoints.
+	LedgerOrigin string `yaml:"ledger_origin"`
+	// LedgerWitnesses are the public keys of the witnesses whose
+	// cosignatures the ledger accepts, one a line.
+	LedgerWitnesses keyList `yaml:"ledger_witnesses"`
+}
+
+// keyList is a list of signed-note public keys, one a line: a string, so
+// that serveConfig stays comparable. The flag adds one key each time it is
+// given; YAML takes a sequence.
+type keyList string
+
+// Keys returns the keys of the list.
+func (k keyList) Keys() []string {
+	if k == "" {
+		return nil
+	}
+	return strings.Split(string(k), "\n")
+}
+
+func (k *keyList) String() string { return strings.ReplaceAll(string(*k), "\n", ", ") }
+
+// Set adds a key (flag.Value).
+func (k *keyList) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.ContainsAny(v, " \t\n") {
+		return fmt.Errorf("%q is not a signed-note public key <name>+<hash>+<base64>", v)
+	}
+	if *k != "" {
+		v = string(*k) + "\n" + v
+	}
+	*k = keyList(v)
+	return nil
+}
+
+// UnmarshalYAML takes a sequence of keys.
+func (k *keyList) UnmarshalYAML(n *yaml.Node) error {
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return fmt.Errorf("line %d: ledger_witnesses: want a list of public keys", n.Line)
+	}
+	*k = ""
+	for _, v := range list {
+		if err := k.Set(v); err != nil {
+			return fmt.Errorf("line %d: ledger_witnesses: %w", n.Line, err)
+		}
+	}
+	return nil
 }
 
 func defaultServeConfig() serveConfig {
-	return serveConfig{Data: "./data", Listen: "127.0.0.1:8080", LogLevel: "info"}
+	return serveConfig{Data: "./data", Listen: "127.0.0.1:8080", LogLevel: "info", LedgerOrigin: "gridlink/ledger"}
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) *string {
@@ -63,6 +114,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) *string {
 	fs.BoolVar(&c.NoFsync, "no-fsync", c.NoFsync, "do not fsync at commit (SQLite): faster, survives process crashes but not power cuts")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest POST /api/v1/readings body in `bytes` (0 = 1 MiB)")
 	fs.StringVar(&c.OCPPListen, "ocpp-listen", c.OCPPListen, "`address` of the OCPP 1.6J central system for charge points (empty: off)")
+	fs.StringVar(&c.LedgerKey, "ledger-key", c.LedgerKey, "energy ledger log key `file` (signed-note private key; default DATA/ledger.key, created on first start)")
+	fs.StringVar(&c.LedgerOrigin, "ledger-origin", c.LedgerOrigin, "`origin` line of the ledger's checkpoints")
+	fs.Var(&c.LedgerWitnesses, "ledger-witness", "public `key` of a witness whose ledger cosignatures are accepted (repeatable)")
 	return cfgPath
 }
 
@@ -82,6 +136,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("max body %d is negative", c.MaxBodyBytes)
+	}
+	if c.LedgerOrigin == "" || strings.ContainsAny(c.LedgerOrigin, "\n") {
+		return fmt.Errorf("ledger origin %q: want one non-empty line", c.LedgerOrigin)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func TestParseServeConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := serveConfig{Data: "./data", Listen: "127.0.0.1:8080", LogLevel: "info"}
+	want := serveConfig{Data: "./data", Listen: "127.0.0.1:8080", LogLevel: "info", LedgerOrigin: "gridlink/ledger"}
 	if got != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
 	}
@@ -59,6 +59,9 @@ log_level: debug
 no_fsync: true
 max_body_bytes: 4194304
 ocpp_listen: 0.0.0.0:8887
+ledger_key: /etc/gridlink/ledger.key
+ledger_origin: example.org/ledger
+ledger_witnesses: [w1+01234567+AQ, w2+01234567+AQ]
 `
 
 func TestParseServeConfigFileSetsEveryField(t *testing.T) {
@@ -77,6 +80,10 @@ func TestParseServeConfigFileSetsEveryField(t *testing.T) {
 		NoFsync:      true,
 		MaxBodyBytes: 4 << 20,
 		OCPPListen:   "0.0.0.0:8887",
+
+		LedgerKey:       "/etc/gridlink/ledger.key",
+		LedgerOrigin:    "example.org/ledger",
+		LedgerWitnesses: "w1+01234567+AQ\nw2+01234567+AQ",
 	}
 	if got != want {
 		t.Errorf("from file:\n got %+v\nwant %+v", got, want)
@@ -108,6 +115,9 @@ func TestParseServeConfigFlagsWin(t *testing.T) {
 		"--no-fsync=false",
 		"--max-body", "1024",
 		"--ocpp-listen", "127.0.0.1:9000",
+		"--ledger-key", "/tmp/l.key",
+		"--ledger-origin", "other/ledger",
+		"--ledger-witness", "w3+01234567+AQ",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +133,11 @@ func TestParseServeConfigFlagsWin(t *testing.T) {
 		NoFsync:      false,
 		MaxBodyBytes: 1024,
 		OCPPListen:   "127.0.0.1:9000",
+
+		LedgerKey:    "/tmp/l.key",
+		LedgerOrigin: "other/ledger",
+		// A repeatable flag adds to the file's list.
+		LedgerWitnesses: "w1+01234567+AQ\nw2+01234567+AQ\nw3+01234567+AQ",
 	}
 	if got != want {
 		t.Errorf("flags over file:\n got %+v\nwant %+v", got, want)
@@ -145,6 +160,16 @@ func TestParseServeConfigErrors(t *testing.T) {
 			name: "yaml field of the wrong type",
 			file: "max_body_bytes: lots\n",
 			want: []string{"lots"},
+		},
+		{
+			name: "ledger witnesses not a list",
+			file: "ledger_witnesses: w1+01234567+AQ\n",
+			want: []string{"line 1", "ledger_witnesses", "list"},
+		},
+		{
+			name: "empty ledger origin",
+			args: []string{"--ledger-origin", ""},
+			want: []string{"ledger origin"},
 		},
 		{
 			name: "tls cert without key",

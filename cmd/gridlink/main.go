@@ -6,6 +6,7 @@
 //	gridlink gateway  the home energy management gateway: devices → queue → platform
 //	gridlink sim      device simulators on their real protocols
 //	gridlink bench    measure ingest and query speed on this machine
+//	gridlink ledger   energy ledger keys, verifier and witness
 //
 // Run "gridlink COMMAND -h" for a command's flags.
 package main
@@ -32,6 +33,7 @@ func commands() []command {
 	return append(platformCommands(),
 		command{"gateway", "run the home energy management gateway (HEMS) of a site", runGateway},
 		command{"sim", "simulate devices on their real protocols, with their true values", runSim},
+		command{"ledger", "energy ledger: ledger keygen|verify|witness", runLedger},
 	)
 }
 

@@ -4,26 +4,37 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/inventory"
+	"github.com/gridlink/gridlink/ledger"
 	"github.com/gridlink/gridlink/ocpp"
 	"github.com/gridlink/gridlink/platform"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
+	"github.com/gridlink/gridlink/store/postgres"
+	"github.com/gridlink/gridlink/store/sqlite"
 )
 
 // AdminKeyFile is where serve writes the admin key it makes on first start.
@@ -68,6 +79,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer api.Close()
+
+	lg, err := startLedger(ctx, cfg, st, api, stdout, logger)
+	if err != nil {
+		return err
+	}
+	sealCtx, stopSealer := context.WithCancel(ctx)
+	sealerDone := make(chan struct{})
+	go func() {
+		defer close(sealerDone)
+		runSealer(sealCtx, lg, st, time.Minute, logger.With("part", "ledger"))
+	}()
+	defer func() {
+		// The sealer ends before the log closes; the log closes (signing
+		// its last checkpoint) before the store does.
+		stopSealer()
+		<-sealerDone
+		if err := lg.Close(); err != nil {
+			logger.Error("close ledger", "err", err)
+		}
+	}()
 
 	if cfg.OCPPListen != "" {
 		d := ocppDeps{st: st, api: api, now: time.Now}
@@ -182,4 +213,185 @@ func ensureAdminKey(ctx context.Context, st store.Store, dataDir string, stdout 
 	}
 	fmt.Fprintf(stdout, "gridlink: created admin key (shown once, also in %s):\n%s\n", path, secret)
 	return nil
+}
+
+// LedgerKeyFile is where serve keeps the energy ledger's log key when
+// --ledger-key does not name a file: made on first start.
+const LedgerKeyFile = "ledger.key"
+
+// The store drivers keep the energy ledger.
+var (
+	_ store.Ledger = (*sqlite.Store)(nil)
+	_ store.Ledger = (*postgres.Store)(nil)
+)
+
+// startLedger opens the energy ledger over the store with the log key
+// (made on first start), prints the log's public key and connects the
+// platform to it.
+func startLedger(ctx context.Context, cfg serveConfig, st store.Store, api *platform.Server, stdout io.Writer, logger *slog.Logger) (*ledger.Log, error) {
+	lst, ok := st.(store.Ledger)
+	if !ok {
+		return nil, fmt.Errorf("ledger: the store (%T) keeps no ledger", st)
+	}
+	path := cfg.LedgerKey
+	if path == "" {
+		path = filepath.Join(cfg.Data, LedgerKeyFile)
+	}
+	key, vkey, created, err := loadLedgerKey(path)
+	if err != nil {
+		return nil, err
+	}
+	var wits []note.Verifier
+	for _, w := range cfg.LedgerWitnesses.Keys() {
+		v, err := note.NewVerifier(w)
+		if err != nil {
+			return nil, fmt.Errorf("--ledger-witness %q: %w", w, err)
+		}
+		wits = append(wits, v)
+	}
+	lg, err := ledger.New(lst, ledger.Config{Origin: cfg.LedgerOrigin, Key: key, Witnesses: wits, Logger: logger.With("part", "ledger")})
+	if err != nil {
+		return nil, err
+	}
+	if err := api.SetLedger(platform.LedgerConfig{Log: lg, Key: key, PublicKey: vkey}); err != nil {
+		lg.Close()
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(stdout, "gridlink: created the ledger log key in %s\n", path)
+	}
+	// Nodes sharing a store must share the log key too, or verifiers see
+	// checkpoints signed by several keys.
+	if cp, err := lg.Latest(ctx); err == nil {
+		if v, verr := note.NewVerifier(vkey); verr == nil {
+			if _, oerr := note.Open(cp.Note, note.VerifierList(v)); oerr != nil {
+				fmt.Fprintf(stdout, "gridlink: warning: the ledger's latest checkpoint (size %d) is not signed by the log key %s; give every node sharing this store the same --ledger-key\n", cp.Size, key.Name())
+				logger.Warn("ledger checkpoint signed by another log key", "size", cp.Size, "log_key", key.Name())
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "gridlink: ledger log key %s (origin %q, %d witnesses)\n", vkey, cfg.LedgerOrigin, len(wits))
+	logger.Info("ledger", "log_key", vkey, "origin", cfg.LedgerOrigin, "witnesses", len(wits))
+	return lg, nil
+}
+
+// loadLedgerKey reads the log key from path, making one (mode 0600, named
+// gridlink-ledger-<6 hex digits>) when the file does not exist. It returns
+// the signer and its public key text.
+func loadLedgerKey(path string) (note.Signer, string, bool, error) {
+	data, err := os.ReadFile(path)
+	created := false
+	if errors.Is(err, fs.ErrNotExist) {
+		var b [3]byte
+		rand.Read(b[:]) // never fails
+		priv, _, gerr := ledger.GenerateKey("gridlink-ledger-" + hex.EncodeToString(b[:]))
+		if gerr != nil {
+			return nil, "", false, gerr
+		}
+		data = []byte(priv + "\n")
+		// O_EXCL: two nodes starting together on one data directory must
+		// not each write a key.
+		f, ferr := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if ferr != nil {
+			return nil, "", false, fmt.Errorf("ledger key: %w", ferr)
+		}
+		_, werr := f.Write(data)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(path)
+			return nil, "", false, fmt.Errorf("ledger key: write %s: %w", path, werr)
+		}
+		created = true
+	} else if err != nil {
+		return nil, "", false, fmt.Errorf("ledger key: %w", err)
+	}
+	key, vkey, err := parseLedgerKey(data)
+	if err != nil {
+		return nil, "", false, fmt.Errorf("ledger key %s: %w", path, err)
+	}
+	return key, vkey, created, nil
+}
+
+// parseLedgerKey reads a signed-note private key file (its first line that
+// is not empty) and derives the public key text, which note does not.
+func parseLedgerKey(data []byte) (note.Signer, string, error) {
+	var skey string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			skey = line
+			break
+		}
+	}
+	if !strings.HasPrefix(skey, "PRIVATE+KEY+") {
+		return nil, "", errors.New("not a signed-note private key (PRIVATE+KEY+<name>+<hash>+<base64>; gridlink ledger keygen makes one)")
+	}
+	key, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, "", fmt.Errorf("not a valid signed-note private key: %w", err)
+	}
+	// PRIVATE+KEY+<name>+<hash>+<base64(0x01 || Ed25519 seed)>
+	// (the name has no '+'; the base64 may have).
+	parts := strings.SplitN(strings.TrimPrefix(skey, "PRIVATE+KEY+"), "+", 3)
+	if len(parts) != 3 {
+		return nil, "", errors.New("not a signed-note private key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return nil, "", errors.New("not an Ed25519 signed-note private key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	vkey := parts[0] + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, pub...))
+	v, err := note.NewVerifier(vkey)
+	if err != nil || v.KeyHash() != key.KeyHash() || v.Name() != key.Name() {
+		return nil, "", errors.New("the public key derived from it does not match it")
+	}
+	return key, vkey, nil
+}
+
+// runSealer records the 15-minute energy of the ledger assets of every
+// site now and every interval until ctx ends.
+func runSealer(ctx context.Context, lg *ledger.Log, st store.Store, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := sealOnce(ctx, lg, st, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("seal energy records", "err", err)
+		case n > 0:
+			logger.Info("sealed energy records", "entries", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sealOnce seals the energy records of every site's ledger assets.
+func sealOnce(ctx context.Context, lg *ledger.Log, st store.Store, now time.Time) (int, error) {
+	sites, err := st.ListSites(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list sites: %w", err)
+	}
+	var assets []cim.Asset
+	for _, site := range sites {
+		as, err := st.ListAssets(ctx, site.ID)
+		if err != nil {
+			return 0, fmt.Errorf("list assets of site %q: %w", site.ID, err)
+		}
+		for _, a := range as {
+			if a.Ledger {
+				a.Site = site.ID
+				assets = append(assets, a)
+			}
+		}
+	}
+	if len(assets) == 0 {
+		return 0, nil
+	}
+	return lg.SealEnergy(ctx, now, assets, st)
 }

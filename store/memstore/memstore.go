@@ -38,6 +38,8 @@ type Store struct {
 	sessions map[sessionKey]store.Session
 	secrets  map[string]chargePointSecret           // charge point → credentials
 	tags     map[string]map[string]store.IDTagEntry // site → store.IDTagKey → tag
+
+	ledger ledger // the energy ledger (ledger.go), under its own lock
 }
 
 var _ store.Store = (*Store)(nil)

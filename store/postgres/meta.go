@@ -67,14 +67,15 @@ func (s *Store) PutAsset(ctx context.Context, a cim.Asset) error {
 		loc = *a.Location
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO assets (site, id, type, name, make, model, household, has_location, latitude, longitude, address)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		INSERT INTO assets (site, id, type, name, make, model, household, has_location, latitude, longitude, address, ledger)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (site, id) DO UPDATE SET
 			type = EXCLUDED.type, name = EXCLUDED.name, make = EXCLUDED.make, model = EXCLUDED.model,
 			household = EXCLUDED.household, has_location = EXCLUDED.has_location,
-			latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, address = EXCLUDED.address`,
+			latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, address = EXCLUDED.address,
+			ledger = EXCLUDED.ledger`,
 		a.Site, a.ID, string(a.Type), a.Name, a.Make, a.Model, a.Household,
-		a.Location != nil, loc.Latitude, loc.Longitude, loc.Address)
+		a.Location != nil, loc.Latitude, loc.Longitude, loc.Address, a.Ledger)
 	if pgCode(err) == codeForeignKeyViolation {
 		return fmt.Errorf("put asset %q: site %q: %w", a.ID, a.Site, store.ErrNotFound)
 	}
@@ -84,7 +85,7 @@ func (s *Store) PutAsset(ctx context.Context, a cim.Asset) error {
 	return nil
 }
 
-const assetColumns = `site, id, type, name, make, model, household, has_location, latitude, longitude, address`
+const assetColumns = `site, id, type, name, make, model, household, has_location, latitude, longitude, address, ledger`
 
 func scanAsset(row pgx.Row) (cim.Asset, error) {
 	var (
@@ -94,7 +95,7 @@ func scanAsset(row pgx.Row) (cim.Asset, error) {
 		loc   cim.Location
 	)
 	if err := row.Scan(&a.Site, &a.ID, &typ, &a.Name, &a.Make, &a.Model, &a.Household,
-		&hasLo, &loc.Latitude, &loc.Longitude, &loc.Address); err != nil {
+		&hasLo, &loc.Latitude, &loc.Longitude, &loc.Address, &a.Ledger); err != nil {
 		return cim.Asset{}, err
 	}
 	a.Type = cim.AssetType(typ)

@@ -64,6 +64,8 @@ type Store struct {
 	closed  bool
 	queue   chan *writeReq
 	done    chan struct{} // closed when the committer has finished
+
+	ledgerLock ledgerLock // one ledger writer of this store at a time (ledger.go)
 }
 
 var _ store.Store = (*Store)(nil)

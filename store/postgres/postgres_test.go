@@ -173,14 +173,14 @@ func TestReopen(t *testing.T) {
 	}
 	defer pool.Close()
 	// One row per migration, each applied once.
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&n); err != nil || n != 2 {
-		t.Errorf("schema_version after reopening: %d rows, %v; want 2", n, err)
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&n); err != nil || n != 3 {
+		t.Errorf("schema_version after reopening: %d rows, %v; want 3", n, err)
 	}
 }
 
 // TestMigrateCharging turns a schema back into what migration 0001 alone
-// made and checks that Open applies 0002 (the charging tables) to it,
-// keeping what it held.
+// made and checks that Open applies 0002 (the charging tables) and 0003
+// to it, keeping what it held.
 func TestMigrateCharging(t *testing.T) {
 	url := pgtest.URL(t)
 	schema := newSchema(t, url)
@@ -195,12 +195,12 @@ func TestMigrateCharging(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	for _, q := range []string{
-		"DROP TABLE " + pgx.Identifier{schema, "sessions"}.Sanitize(),
-		"DROP TABLE " + pgx.Identifier{schema, "charge_point_secrets"}.Sanitize(),
-		"DROP TABLE " + pgx.Identifier{schema, "id_tags"}.Sanitize(),
-		"DELETE FROM " + pgx.Identifier{schema, "schema_version"}.Sanitize() + " WHERE version = 2",
-	} {
+	for _, q := range append(undoLedger(schema),
+		"DROP TABLE "+pgx.Identifier{schema, "sessions"}.Sanitize(),
+		"DROP TABLE "+pgx.Identifier{schema, "charge_point_secrets"}.Sanitize(),
+		"DROP TABLE "+pgx.Identifier{schema, "id_tags"}.Sanitize(),
+		"DELETE FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" WHERE version = 2",
+	) {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -29,3 +29,15 @@ func TestConformanceReopen(t *testing.T) {
 		}
 	})
 }
+
+// TestLedgerConformance runs the ledger suite; the other handle is a
+// second store on the same file, opened for metadata only, as the command
+// line tools open it beside a running server.
+func TestLedgerConformance(t *testing.T) {
+	storetest.RunLedger(t, func(t *testing.T) (store.Ledger, func(t *testing.T) store.Ledger) {
+		dir := t.TempDir()
+		return newTestStore(t, dir, Options{NoSync: true}), func(t *testing.T) store.Ledger {
+			return newTestStore(t, dir, Options{NoSync: true, MetaOnly: true})
+		}
+	})
+}

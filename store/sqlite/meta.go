@@ -61,12 +61,12 @@ func (s *Store) PutAsset(ctx context.Context, a cim.Asset) error {
 	if has {
 		loc = *a.Location
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO assets(site, id, type, name, make, model, household, has_location, lat, lon, address)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO assets(site, id, type, name, make, model, household, has_location, lat, lon, address, ledger)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?)
 		ON CONFLICT(site, id) DO UPDATE SET type = excluded.type, name = excluded.name, make = excluded.make,
 			model = excluded.model, household = excluded.household, has_location = excluded.has_location,
-			lat = excluded.lat, lon = excluded.lon, address = excluded.address`,
-		a.Site, a.ID, string(a.Type), a.Name, a.Make, a.Model, a.Household, has, loc.Latitude, loc.Longitude, loc.Address, a.Site)
+			lat = excluded.lat, lon = excluded.lon, address = excluded.address, ledger = excluded.ledger`,
+		a.Site, a.ID, string(a.Type), a.Name, a.Make, a.Model, a.Household, has, loc.Latitude, loc.Longitude, loc.Address, a.Ledger, a.Site)
 	if err != nil {
 		return fmt.Errorf("put asset %q of site %q: %w", a.ID, a.Site, err)
 	}
@@ -76,14 +76,14 @@ func (s *Store) PutAsset(ctx context.Context, a cim.Asset) error {
 	return nil
 }
 
-const assetColumns = `site, id, type, name, make, model, household, has_location, lat, lon, address`
+const assetColumns = `site, id, type, name, make, model, household, has_location, lat, lon, address, ledger`
 
 func scanAsset(sc interface{ Scan(...any) error }) (cim.Asset, error) {
 	var a cim.Asset
 	var typ string
 	var has bool
 	var loc cim.Location
-	if err := sc.Scan(&a.Site, &a.ID, &typ, &a.Name, &a.Make, &a.Model, &a.Household, &has, &loc.Latitude, &loc.Longitude, &loc.Address); err != nil {
+	if err := sc.Scan(&a.Site, &a.ID, &typ, &a.Name, &a.Make, &a.Model, &a.Household, &has, &loc.Latitude, &loc.Longitude, &loc.Address, &a.Ledger); err != nil {
 		return a, err
 	}
 	a.Type = cim.AssetType(typ)

@@ -40,8 +40,8 @@ func TestMigrateVersion1(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rawExec(t, dir, `DROP TABLE sessions`, `DROP TABLE charge_point_secrets`, `DROP TABLE id_tags`,
-		`UPDATE schema_version SET version = 1`)
+	rawExec(t, dir, append(undoLedger, `DROP TABLE sessions`, `DROP TABLE charge_point_secrets`, `DROP TABLE id_tags`,
+		`UPDATE schema_version SET version = 1`)...)
 
 	s = newTestStore(t, dir, Options{NoSync: true})
 	if _, err := s.Site(ctx, "bristol"); err != nil {
@@ -61,6 +61,55 @@ func TestMigrateVersion1(t *testing.T) {
 	s = newTestStore(t, dir, Options{NoSync: true, MetaOnly: true})
 	if _, found, err := s.IDTag(ctx, "bristol", "t1"); err != nil || !found {
 		t.Errorf("IDTag after reopening: found %v, %v", found, err)
+	}
+}
+
+// undoLedger takes a database back to before migration 2 → 3.
+var undoLedger = []string{
+	`DROP TABLE ledger_entries`, `DROP TABLE ledger_hashes`, `DROP TABLE ledger_checkpoints`,
+	`DROP TABLE ledger_subjects`, `DROP TABLE ledger_signers`, `ALTER TABLE assets DROP COLUMN ledger`,
+}
+
+// TestMigrateVersion2 turns a database back into schema version 2 (no
+// ledger) and checks that Open adds the ledger tables and the assets'
+// ledger mark, keeping the assets (not marked).
+func TestMigrateVersion2(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := newTestStore(t, dir, Options{NoSync: true})
+	if err := s.PutSite(ctx, cim.Site{ID: "bristol", Name: "Bristol"}); err != nil {
+		t.Fatal(err)
+	}
+	a := cim.Asset{Site: "bristol", ID: "m1", Type: cim.SmartMeter, Ledger: true}
+	if err := s.PutAsset(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, dir, append(undoLedger, `UPDATE schema_version SET version = 2`)...)
+
+	s = newTestStore(t, dir, Options{NoSync: true})
+	got, err := s.Asset(ctx, "bristol", "m1")
+	if a.Ledger = false; err != nil || got != a {
+		t.Errorf("asset after migrating: %+v, %v; want %+v", got, err, a)
+	}
+	a.Ledger = true
+	if err := s.PutAsset(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Asset(ctx, "bristol", "m1"); err != nil || !got.Ledger {
+		t.Errorf("asset marked for the ledger after migrating: %+v, %v", got, err)
+	}
+	if err := s.PutSigner(ctx, "bristol", "gw-1", []byte("pk")); err != nil {
+		t.Errorf("PutSigner after migrating: %v", err)
+	}
+	if n, err := s.LedgerSize(ctx); err != nil || n != 0 {
+		t.Errorf("LedgerSize after migrating: %d, %v", n, err)
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("schema version after migrating: %d, %v; want %d", v, err, schemaVersion)
 	}
 }
 

@@ -101,6 +101,8 @@ type Store struct {
 	headSize   int   // points waiting in heads
 	walMax     int64 // highest write-ahead row applied to the heads
 	walFlushed int64 // highest write-ahead row merged into blocks
+
+	ledgerLock ledgerLock // one ledger writer of this process at a time (ledger.go)
 }
 
 // seriesState is what the store keeps in memory about one series.
@@ -203,11 +205,12 @@ CREATE TABLE IF NOT EXISTS wal(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 // databases end up with the same tables.
 var migrations = map[int]string{
 	1: chargingSchema,
+	2: ledgerSchema,
 }
 
 // schemaVersion is the version this code writes: one more than the last
 // migration.
-const schemaVersion = 2
+const schemaVersion = 3
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {

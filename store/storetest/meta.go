@@ -158,6 +158,23 @@ func testAssetPutGet(f *fixture) {
 	b := cim.Asset{Site: "bristol", ID: "house-01/pv", Type: cim.Inverter}
 	f.putAsset(b)
 	f.expectAsset(b)
+	// The ledger mark round-trips, and replacing the asset clears it.
+	c := fullAsset("bristol", "house-02/meter")
+	c.Ledger = true
+	f.putAsset(c)
+	f.expectAsset(c)
+	list, err := f.s.ListAssets(f.ctx, "bristol")
+	if err != nil {
+		f.t.Fatalf("ListAssets: %v", err)
+	}
+	for _, got := range list {
+		if got.Ledger != (got.ID == c.ID) {
+			f.t.Errorf("ListAssets: asset %q has Ledger %v", got.ID, got.Ledger)
+		}
+	}
+	c.Ledger = false
+	f.putAsset(c)
+	f.expectAsset(c)
 }
 
 func testAssetMissingSite(f *fixture) {
