@@ -22,7 +22,7 @@ package ledger
 // EncodeBatch, EncodeEnergy; DecodeEntry is their strict inverse):
 //
 //	{"kind":"reading","phase":P,"quantity":Q,"signer":K,"site":S,"subject":SUBJ,"time":T,"v":1,"value":V}
-//	{"count":N,"digest":B64,"first":I,"kind":"batch","refs":[[pos,idx],...],"signature":B64,"signer":K,"site":S,"v":1}
+//	{"count":N,"digest":B64,"first":I,"kind":"batch","omitted":[[pos,B64],...],"refs":[[pos,idx],...],"signature":B64,"signer":K,"site":S,"v":1}
 //	{"end":T2,"kind":"energy","quantity":Q,"rev":R,"site":S,"start":T1,"subject":SUBJ,"v":1,"wh":X}
 //
 // Times are UTC Unix milliseconds, base64 is standard with padding, and
@@ -30,7 +30,10 @@ package ledger
 // them exactly. A batch entry's readings, in signed order, are the reading
 // entries [first, batch index) interleaved with refs: {pos, idx} says the
 // reading at position pos is the earlier entry idx, logged before with
-// the same value. Each leaf is tlog.RecordHash(entry bytes); a checkpoint
+// the same value, and with omitted (present only when not empty): the
+// reading at pos was signed but refused by the platform (a value out of
+// range, a time outside the accepted window), and B64 is the SHA-256 of its
+// canonical encoding, so the signature still verifies. Each leaf is tlog.RecordHash(entry bytes); a checkpoint
 // is the signed note "<origin>\n<size>\n<base64 root>\n".
 //
 // Log appends through one writer goroutine that gathers concurrent

@@ -87,6 +87,64 @@ type Batch struct {
 	Signature    []byte
 	First        int64
 	Refs         [][2]int64
+	// Omitted are the readings the signer signed that the platform
+	// refused (a value outside the plausible range, a time outside the
+	// accepted window): not logged, they are known by the hash the digest
+	// chained, so that the signature still verifies. Positions ascending.
+	Omitted []Omission
+}
+
+// Omission is a signed reading the platform refused: its position (0-based
+// in signed order) and ReadingHash, in a batch entry's member
+// "omitted":[[pos,"<base64 hash>"],...].
+type Omission struct {
+	Pos  int64
+	Hash [32]byte
+}
+
+// ReadingHash is the SHA-256 of a reading's canonical encoding
+// (Reading.AppendCanonical): what a batch digest chains for it.
+func ReadingHash(r Reading) ([32]byte, error) {
+	b, err := r.AppendCanonical(make([]byte, 0, 160))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(b), nil
+}
+
+// AddHash adds the next reading by its ReadingHash: one the platform
+// refused, of which only the hash is known. (Declared here, beside
+// Omission, rather than in sign.go.)
+func (d *BatchDigest) AddHash(h [32]byte) {
+	d.outer.Write(h[:])
+	d.n++
+}
+
+// checkOmitted checks that omitted positions are ascending, in [0, count)
+// and not those of refs, and that they leave no more positions than there
+// are: a digest can then be rebuilt from the entry.
+func checkOmitted(count int64, refs [][2]int64, omitted []Omission) error {
+	if len(omitted) == 0 {
+		return nil // refs alone are checked as before omissions existed
+	}
+	if int64(len(refs))+int64(len(omitted)) > count {
+		return fmt.Errorf("%d refs and %d omitted readings, more than the count %d", len(refs), len(omitted), count)
+	}
+	ref := make(map[int64]bool, len(refs))
+	for _, r := range refs {
+		ref[r[0]] = true
+	}
+	for i, o := range omitted {
+		switch {
+		case o.Pos < 0 || o.Pos >= count:
+			return fmt.Errorf("omitted[%d]: position %d outside [0, count %d)", i, o.Pos, count)
+		case i > 0 && o.Pos <= omitted[i-1].Pos:
+			return fmt.Errorf("omitted[%d]: position %d not after %d (positions ascend, each once)", i, o.Pos, omitted[i-1].Pos)
+		case ref[o.Pos]:
+			return fmt.Errorf("omitted[%d]: position %d is also a ref's", i, o.Pos)
+		}
+	}
+	return nil
 }
 
 // Energy is an energy entry: the Wh an asset's register quantity grew by
@@ -134,15 +192,19 @@ func appendReading(b []byte, r Reading, signer, subject string) ([]byte, error) 
 
 // EncodeBatch returns the canonical bytes of a batch entry:
 //
-//	{"count":N,"digest":B64,"first":I,"kind":"batch","refs":[[pos,idx],...],"signature":B64,"signer":K,"site":S,"v":1}
+//	{"count":N,"digest":B64,"first":I,"kind":"batch","omitted":[[pos,B64],...],"refs":[[pos,idx],...],"signature":B64,"signer":K,"site":S,"v":1}
 //
-// B64 is standard base64 with padding.
+// B64 is standard base64 with padding. "omitted" is there only when
+// Omitted is not empty.
 func EncodeBatch(bt Batch) ([]byte, error) {
 	if bt.Count < 0 || bt.First < 0 {
 		return nil, fmt.Errorf("batch entry: count %d and first %d must not be negative", bt.Count, bt.First)
 	}
+	if err := checkOmitted(int64(bt.Count), bt.Refs, bt.Omitted); err != nil {
+		return nil, fmt.Errorf("batch entry: %w", err)
+	}
 	var err error
-	b := make([]byte, 0, 256+24*len(bt.Refs))
+	b := make([]byte, 0, 256+24*len(bt.Refs)+64*len(bt.Omitted))
 	b = append(b, `{"count":`...)
 	if b, err = appendInt(b, "batch entry count", int64(bt.Count)); err != nil {
 		return nil, err
@@ -153,7 +215,24 @@ func EncodeBatch(bt Batch) ([]byte, error) {
 	if b, err = appendInt(b, "batch entry first", bt.First); err != nil {
 		return nil, err
 	}
-	b = append(b, `,"kind":"batch","refs":[`...)
+	b = append(b, `,"kind":"batch"`...)
+	if len(bt.Omitted) > 0 {
+		b = append(b, `,"omitted":[`...)
+		for i, o := range bt.Omitted {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			if b, err = appendInt(b, "batch entry omitted position", o.Pos); err != nil {
+				return nil, err
+			}
+			b = append(b, ',', '"')
+			b = base64.StdEncoding.AppendEncode(b, o.Hash[:])
+			b = append(b, '"', ']')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"refs":[`...)
 	for i, r := range bt.Refs {
 		if r[0] < 0 || r[1] < 0 {
 			return nil, fmt.Errorf("batch entry refs[%d]: %v must not be negative", i, r)
@@ -249,6 +328,7 @@ type Decoded struct {
 	Signature []byte
 	First     int64
 	Refs      [][2]int64
+	Omitted   []Omission // nil when the entry has no "omitted"
 
 	// energy
 	Start, End int64
@@ -264,7 +344,7 @@ func (d Decoded) Reading(asset string) Reading {
 
 // Batch returns a batch entry's fields.
 func (d Decoded) Batch() Batch {
-	return Batch{Site: d.Site, Signer: d.Signer, Count: d.Count, Digest: d.Digest, Signature: d.Signature, First: d.First, Refs: d.Refs}
+	return Batch{Site: d.Site, Signer: d.Signer, Count: d.Count, Digest: d.Digest, Signature: d.Signature, First: d.First, Refs: d.Refs, Omitted: d.Omitted}
 }
 
 // Energy returns an energy entry's fields, with the asset it names.
@@ -288,7 +368,7 @@ func (d Decoded) encode() ([]byte, error) {
 // members of each kind, besides "kind" and "v".
 var kindMembers = map[string][]string{
 	KindReading: {"phase", "quantity", "signer", "site", "subject", "time", "value"},
-	KindBatch:   {"count", "digest", "first", "refs", "signature", "signer", "site"},
+	KindBatch:   {"count", "digest", "first", "omitted", "refs", "signature", "signer", "site"}, // "omitted" optional
 	KindEnergy:  {"end", "quantity", "rev", "site", "start", "subject", "wh"},
 }
 
@@ -344,7 +424,7 @@ func DecodeEntry(data []byte) (Decoded, error) {
 		var count int64
 		var digest, sig string
 		err = errors.Join(intTo(raw, "count", &count), strTo(raw, "digest", &digest), intTo(raw, "first", &d.First),
-			strTo(raw, "signature", &sig), strTo(raw, "signer", &d.Signer), refsTo(raw, &d.Refs))
+			strTo(raw, "signature", &sig), strTo(raw, "signer", &d.Signer), refsTo(raw, &d.Refs), omittedTo(raw, &d.Omitted))
 		if err == nil {
 			err = decodeBatch(&d, count, digest, sig)
 		}
@@ -392,6 +472,9 @@ func decodeBatch(d *Decoded, count int64, digest, sig string) error {
 		if r[0] < 0 || r[0] >= count || r[1] < 0 {
 			return fmt.Errorf("ledger entry: member \"refs\"[%d]: %v out of range (count %d)", i, r, count)
 		}
+	}
+	if err := checkOmitted(count, d.Refs, d.Omitted); err != nil {
+		return fmt.Errorf("ledger entry: member \"omitted\": %w", err)
 	}
 	return nil
 }
@@ -489,6 +572,44 @@ func refsTo(raw map[string]json.RawMessage, dst *[][2]int64) error {
 			}
 			out[i][j] = x
 		}
+	}
+	*dst = out
+	return nil
+}
+
+// omittedTo decodes the optional member "omitted": [[pos, "<base64
+// SHA-256>"], ...], present only when not empty.
+func omittedTo(raw map[string]json.RawMessage, dst *[]Omission) error {
+	v, ok := raw["omitted"]
+	if !ok {
+		return nil
+	}
+	var list [][]json.RawMessage
+	if len(v) == 0 || v[0] != '[' || json.Unmarshal(v, &list) != nil {
+		return fmt.Errorf("ledger entry: member \"omitted\": want an array of [position, \"<base64 hash>\"] pairs, have %s", clip(string(v)))
+	}
+	if len(list) == 0 {
+		return errors.New("ledger entry: member \"omitted\": empty (the member is left out when nothing was omitted)")
+	}
+	out := make([]Omission, len(list))
+	for i, o := range list {
+		if len(o) != 2 {
+			return fmt.Errorf("ledger entry: member \"omitted\"[%d]: want [position, \"<base64 hash>\"], have %d elements", i, len(o))
+		}
+		pos, err := strconv.ParseInt(string(o[0]), 10, 64)
+		if err != nil {
+			return fmt.Errorf("ledger entry: member \"omitted\"[%d][0]: want an integer position, have %s", i, clip(string(o[0])))
+		}
+		var h string
+		var hb []byte
+		if len(o[1]) > 0 && o[1][0] == '"' && json.Unmarshal(o[1], &h) == nil {
+			hb, err = base64.StdEncoding.DecodeString(h)
+		}
+		if h == "" || err != nil || len(hb) != 32 {
+			return fmt.Errorf("ledger entry: member \"omitted\"[%d][1]: want 32 bytes of base64, have %s", i, clip(string(o[1])))
+		}
+		out[i].Pos = pos
+		copy(out[i].Hash[:], hb)
 	}
 	*dst = out
 	return nil

@@ -76,9 +76,17 @@ func batchMap(b Batch) map[string]any {
 	if refs == nil {
 		refs = [][2]int64{}
 	}
-	return map[string]any{"count": b.Count, "digest": base64.StdEncoding.EncodeToString(b.Digest[:]), "first": b.First,
+	m := map[string]any{"count": b.Count, "digest": base64.StdEncoding.EncodeToString(b.Digest[:]), "first": b.First,
 		"kind": "batch", "refs": refs, "signature": base64.StdEncoding.EncodeToString(b.Signature),
 		"signer": b.Signer, "site": b.Site, "v": 1}
+	if len(b.Omitted) > 0 {
+		om := make([][2]any, len(b.Omitted))
+		for i, o := range b.Omitted {
+			om[i] = [2]any{o.Pos, base64.StdEncoding.EncodeToString(o.Hash[:])}
+		}
+		m["omitted"] = om
+	}
+	return m
 }
 
 func energyMap(e Energy) map[string]any {
@@ -95,8 +103,23 @@ func randBatch(r *rand.Rand) Batch {
 	for i := range b.Signature {
 		b.Signature[i] = byte(r.Uint32())
 	}
+	ref := map[int64]bool{}
 	for range r.IntN(4) {
-		b.Refs = append(b.Refs, [2]int64{r.Int64N(int64(b.Count)), r.Int64N(1 << 53)})
+		pos := r.Int64N(int64(b.Count))
+		ref[pos] = true
+		b.Refs = append(b.Refs, [2]int64{pos, r.Int64N(1 << 53)})
+	}
+	// Omitted: ascending positions that are no ref's, one in three batches.
+	if r.IntN(3) == 0 && int64(len(ref)) < int64(b.Count) {
+		for pos := range int64(b.Count) {
+			if !ref[pos] && len(b.Omitted) < 4 && len(b.Refs)+len(b.Omitted) < b.Count && r.IntN(8) == 0 {
+				o := Omission{Pos: pos}
+				for i := range o.Hash {
+					o.Hash[i] = byte(r.Uint32())
+				}
+				b.Omitted = append(b.Omitted, o)
+			}
+		}
 	}
 	return b
 }
@@ -232,6 +255,15 @@ func TestDecodeEntryIsStrict(t *testing.T) {
 	if _, err := DecodeEntry([]byte(batch)); err != nil {
 		t.Fatalf("valid batch: %v", err)
 	}
+	withOmitted := `{"count":3,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0,"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="],[2,"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="]],"refs":[[1,7]],"signature":"","signer":"k","site":"s","v":1}`
+	if d, err := DecodeEntry([]byte(withOmitted)); err != nil {
+		t.Fatalf("valid batch with omitted: %v", err)
+	} else if len(d.Omitted) != 2 || d.Omitted[1].Pos != 2 || d.Omitted[1].Hash[0] != 2 || d.Batch().Omitted[0].Hash[31] != 1 {
+		t.Fatalf("omitted decoded to %+v", d.Omitted)
+	}
+	if _, err := EncodeBatch(Batch{Count: 1, Omitted: []Omission{{Pos: 1}}}); err == nil || !strings.Contains(err.Error(), "omitted[0]") {
+		t.Errorf("omitted position past the count encoded: %v", err)
+	}
 	for _, tt := range []struct{ data, want string }{
 		{`{"kind":"reading","phase":"total","quantity":"q","signer":"k","site":"s","subject":"x","time":1,"v":1,"value":2.5,"z":1}`, `unknown member "z"`},
 		{`{"kind":"reading","phase":"total","quantity":"q","signer":"k","site":"s","subject":"x","time":1,"v":1}`, `"value" missing`},
@@ -253,6 +285,23 @@ func TestDecodeEntryIsStrict(t *testing.T) {
 		{`{"count":1,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","refs":{},"signature":"","signer":"k","site":"s","v":1}`, `"refs"`},
 		{`{"count":1,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":-1,"kind":"batch","refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"first"`},
 		{`{"end":2,"kind":"energy","quantity":"q","rev":-1,"site":"s","start":1,"subject":"x","v":1,"wh":3}`, `"rev"`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `empty`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":null,"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":{},"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"[0]`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",1]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"[0]`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[["0","AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"[0][0]`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0.5,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"[0][0]`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0,"AAAA"]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"[0][1]`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0,7]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `"omitted"[0][1]`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[2,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `outside [0, count 2)`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[-1,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `outside [0, count 2)`},
+		{`{"count":3,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[1,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],[0,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `not after`},
+		{`{"count":3,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[1,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],[1,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `not after`},
+		{`{"count":3,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[1,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[[1,0]],"signature":"","signer":"k","site":"s","v":1}`, `also a ref's`},
+		{`{"count":1,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[[0,5]],"signature":"","signer":"k","site":"s","v":1}`, `more than the count`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"refs":[],"signature":"","signer":"k","site":"s","v":1}`, `canonical`},
+		{`{"count":2,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","refs":[],"omitted":[[0,"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]],"signature":"","signer":"k","site":"s","v":1}`, `canonical`},
 		{`[1,2]`, `ledger entry`},
 		{``, `ledger entry`},
 	} {
@@ -274,6 +323,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		f.Add(d)
 	}
 	f.Add([]byte(`{"kind":"reading"}`))
+	f.Add([]byte(`{"count":3,"digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","first":0,"kind":"batch","omitted":[[0,"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="]],"refs":[[1,7]],"signature":"","signer":"k","site":"s","v":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := DecodeEntry(data)
 		if err != nil {

@@ -102,6 +102,7 @@ type request struct {
 	site, signer string
 	sig          []byte
 	readings     []Reading
+	omitted      []Omission  // refused readings, by signed position and hash
 	data         [][]byte    // each reading's entry bytes
 	leaves       []tlog.Hash // and leaf hash, computed by the caller
 	digest       [32]byte
@@ -255,7 +256,18 @@ func (l *Log) EraseSubject(ctx context.Context, site, asset string) (int64, erro
 // logged with the same value becomes a reference; one logged with another
 // value is logged again (a correction). The caller has checked sig.
 func (l *Log) AppendBatch(ctx context.Context, signer string, sig []byte, readings []Reading) (AppendResult, error) {
-	req, err := l.prepare(ctx, signer, sig, readings)
+	return l.AppendBatchOmitted(ctx, signer, sig, readings, nil)
+}
+
+// AppendBatchOmitted is AppendBatch for a signed batch of which the
+// platform refused some readings: omitted gives their positions in signed
+// order (ascending) and ReadingHash; readings are the others, in signed
+// order. The batch signed len(readings)+len(omitted) readings; its entry
+// records the omissions (member "omitted"), so that a verifier rebuilds
+// the digest the signature covers without the refused readings being
+// logged.
+func (l *Log) AppendBatchOmitted(ctx context.Context, signer string, sig []byte, readings []Reading, omitted []Omission) (AppendResult, error) {
+	req, err := l.prepare(ctx, signer, sig, readings, omitted)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -278,9 +290,12 @@ func (l *Log) AppendBatch(ctx context.Context, signer string, sig []byte, readin
 // prepare checks a batch and does the per-reading work (encoding, leaf
 // hashes, pseudonyms) in the caller's goroutine, so that concurrent
 // callers share it out and the writer only decides and hashes the tree.
-func (l *Log) prepare(ctx context.Context, signer string, sig []byte, readings []Reading) (*request, error) {
+func (l *Log) prepare(ctx context.Context, signer string, sig []byte, readings []Reading, omitted []Omission) (*request, error) {
 	if len(readings) == 0 {
 		return nil, errors.New("ledger append: empty batch")
+	}
+	if err := checkOmitted(int64(len(readings)+len(omitted)), nil, omitted); err != nil {
+		return nil, fmt.Errorf("ledger append: %w", err)
 	}
 	if err := checkName(signer); err != nil {
 		return nil, fmt.Errorf("ledger append: signer: %w", err)
@@ -294,6 +309,7 @@ func (l *Log) prepare(ctx context.Context, signer string, sig []byte, readings [
 		signer:   signer,
 		sig:      sig,
 		readings: make([]Reading, len(readings)),
+		omitted:  append([]Omission(nil), omitted...),
 		data:     make([][]byte, len(readings)),
 		leaves:   make([]tlog.Hash, len(readings)),
 		res:      make(chan response, 1),
@@ -302,7 +318,13 @@ func (l *Log) prepare(ctx context.Context, signer string, sig []byte, readings [
 	subjects := make(map[string]string)
 	// One buffer for every entry's bytes: fewer allocations on the hot path.
 	buf := make([]byte, 0, 200*len(readings))
+	om := omitted
 	for i, r := range readings {
+		// The refused readings' hashes go in at their signed positions.
+		for len(om) > 0 && om[0].Pos == int64(d.Count()) {
+			d.AddHash(om[0].Hash)
+			om = om[1:]
+		}
 		if r.Phase == "total" {
 			r.Phase = ""
 		}
@@ -334,6 +356,12 @@ func (l *Log) prepare(ctx context.Context, signer string, sig []byte, readings [
 		}
 		req.data[i] = buf[start:len(buf):len(buf)]
 		req.leaves[i] = tlog.RecordHash(req.data[i])
+	}
+	for _, o := range om {
+		if o.Pos != int64(d.Count()) {
+			return nil, fmt.Errorf("ledger append: omitted position %d: the batch has %d readings", o.Pos, len(readings)+len(omitted))
+		}
+		d.AddHash(o.Hash)
 	}
 	req.digest = d.Sum()
 	return req, nil
@@ -553,12 +581,18 @@ func (b *builder) add(e store.LedgerEntry, leaf tlog.Hash) error {
 func (b *builder) addBatch(r *request) (AppendResult, error) {
 	first := b.size
 	var refs [][2]int64
+	om := r.omitted
+	pos := int64(-1) // of rd in signed order
 	for i, rd := range r.readings {
+		pos++
+		for len(om) > 0 && om[0].Pos == pos {
+			om, pos = om[1:], pos+1
+		}
 		k := store.LedgerKey{Site: rd.Site, Asset: rd.Asset, Quantity: rd.Quantity, Phase: rd.Phase, Time: rd.Time}
 		sk := seriesKey{rd.Site, rd.Asset, rd.Quantity, rd.Phase}
 		if p, ok := b.pending[k]; ok {
 			if p.value == rd.Value {
-				refs = append(refs, [2]int64{int64(i), p.index})
+				refs = append(refs, [2]int64{pos, p.index})
 				continue
 			}
 		} else if b.wm == nil || !b.wm.isNew(sk, rd.Time) {
@@ -567,7 +601,7 @@ func (b *builder) addBatch(r *request) (AppendResult, error) {
 				return AppendResult{}, fmt.Errorf("look up reading %s: %w", keyText(k), err)
 			}
 			if found && e.Value == rd.Value {
-				refs = append(refs, [2]int64{int64(i), e.Index})
+				refs = append(refs, [2]int64{pos, e.Index})
 				continue
 			}
 		}
@@ -587,8 +621,8 @@ func (b *builder) addBatch(r *request) (AppendResult, error) {
 		return AppendResult{First: -1, Batch: -1, Reused: len(refs)}, nil
 	}
 	data, err := EncodeBatch(Batch{
-		Site: r.site, Signer: r.signer, Count: len(r.readings), Digest: r.digest,
-		Signature: r.sig, First: first, Refs: refs,
+		Site: r.site, Signer: r.signer, Count: len(r.readings) + len(r.omitted), Digest: r.digest,
+		Signature: r.sig, First: first, Refs: refs, Omitted: r.omitted,
 	})
 	if err != nil {
 		return AppendResult{}, err

@@ -62,9 +62,13 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return
 	}
 	var held *heldLedger
+	var rows *ledgerRows
 	if onLedger {
 		held = newHeldLedger(ls.maxHeld)
 		sink = ledgerSink(lf, site, held, sink)
+		// The signer signed the refused rows too: rows notes them all.
+		rows = &ledgerRows{dec: dec, f: lf, site: site, max: ls.maxHeld}
+		dec = rows
 	}
 	rep, err := ingest.Run(ctx, dec, sink, ingest.Options{
 		Catalogue:   s.cat,
@@ -84,14 +88,21 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	var lout *ledgerOutcome
 	if held != nil && len(held.readings) > 0 {
-		signer, sig, err := s.verifyLedger(ctx, ls, site, r.Header.Get(ledger.SignatureHeader), held)
+		// Without valid ledger readings there is nothing to store or log,
+		// and the refused ones are reported as rejected already.
+		err := held.merge(site, rows.rows, rows.unread)
+		var signer string
+		var sig []byte
+		if err == nil {
+			signer, sig, err = s.verifyLedger(ctx, ls, site, r.Header.Get(ledger.SignatureHeader), held)
+		}
 		if err != nil {
 			rep.Rejected += int64(len(held.readings))
 			s.met.countIngest(store.WriteResult{}, len(held.readings))
 			s.writeError(w, r, batchError(err, &rep))
 			return
 		}
-		res, out, err := s.writeLedger(ctx, ls, site, signer, sig, held.readings)
+		res, out, err := s.writeLedger(ctx, ls, site, signer, sig, held)
 		rep.Accepted += int64(res.Accepted)
 		rep.Duplicate += int64(res.Duplicate)
 		rep.Corrected += int64(res.Corrected)

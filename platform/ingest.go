@@ -195,6 +195,10 @@ func (t *ingestTally) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, int64(l.Reused), 10)
 		b = append(b, `,"batch":`...)
 		b = strconv.AppendInt(b, l.Batch, 10)
+		if l.Omitted > 0 {
+			b = append(b, `,"omitted":`...)
+			b = strconv.AppendInt(b, int64(l.Omitted), 10)
+		}
 		b = append(b, '}')
 	}
 	return append(b, "}\n"...)
@@ -229,12 +233,23 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 	}
 	ctx := r.Context()
 	now := s.now()
+	// Readings of ledger assets are stored only with their signature, which
+	// covers the refused ones too: held takes them all in array order.
+	ls, lf, onLedger, err := s.ledgerFilterOf(ctx, site)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var (
 		tally ingestTally
 		valid []cim.Reading
 		one   [1]cim.Reading
 		inErr error
+		held  *heldLedger
 	)
+	if onLedger {
+		held = newHeldLedger(ls.maxHeld)
+	}
 	valid = one[:0]
 	parser := s.parsers.Get().(*ingest.BodyParser)
 	err = parser.Parse(buf.Bytes(), func(row ingest.Row, re *ingest.RowError) {
@@ -243,6 +258,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 		}
 		if re != nil {
 			tally.reject(s.maxErrors, row.Pos, fieldIssue{Field: re.Field, Value: re.Value, Reason: re.Reason})
+			if held != nil {
+				held.unreadRow(re.Error())
+			}
 			return
 		}
 		rd, fi, err := s.normalize(ctx, site, &row, now)
@@ -251,6 +269,13 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 			inErr = err
 		case fi != nil:
 			tally.reject(s.maxErrors, row.Pos, *fi)
+			if held != nil {
+				if c, ok := lf.candidate(site, &row); ok {
+					inErr = held.refuse(c)
+				}
+			}
+		case held != nil && lf.takes(&rd):
+			inErr = held.add(&rd)
 		default:
 			valid = append(valid, rd)
 		}
@@ -268,20 +293,15 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p auth.Pri
 		return
 	}
 	if len(valid) > 0 {
-		// Readings of ledger assets are stored only with their signature.
-		var held *heldLedger
-		var ls *ledgerState
-		valid, held, ls, err = s.holdLedger(ctx, site, valid)
-		if err == nil {
-			tally.res, err = s.Write(ctx, site, valid)
-		}
-		if err == nil && held != nil {
-			err = s.ingestLedger(ctx, r, ls, site, held, &tally)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
+		tally.res, err = s.Write(ctx, site, valid)
+	}
+	if err == nil && held != nil && len(held.readings) > 0 {
+		// Without valid ledger readings there is nothing to store or log.
+		err = s.ingestLedger(ctx, r, ls, site, held, &tally)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	s.met.countIngest(store.WriteResult{}, tally.rejected)
 	out := tally.appendJSON(buf.AvailableBuffer()[:0])

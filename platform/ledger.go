@@ -194,35 +194,230 @@ func ledgerReading(site string, r *cim.Reading) ledger.Reading {
 }
 
 // heldLedger collects the ledger readings of one request, in body order,
-// until their signature is checked.
+// until their signature is checked. The signer signed every reading of its
+// ledger assets, so the refused ones count too: by the hash of the form
+// the signer signed, at their positions (ledger.Omission).
 type heldLedger struct {
 	max      int
-	readings []cim.Reading
-	digest   *ledger.BatchDigest
+	readings []cim.Reading     // the valid ones, in body order
+	omitted  []ledger.Omission // the refused ones, by position among all
+	n        int               // ledger rows, valid and refused
+	broken   string            // the first refused ledger row that has no signed form, "" if none
+	unread   []string          // rows refused before their asset was read (a few, for the 422 message)
 }
+
+// maxUnread bounds heldLedger.unread.
+const maxUnread = 3
 
 func newHeldLedger(max int) *heldLedger {
-	return &heldLedger{max: max, digest: ledger.NewBatchDigest()}
+	return &heldLedger{max: max}
 }
 
-// add holds a reading; a 413 when there are too many, or a 400 when it has
-// no canonical form (which Normalize should have prevented).
-func (h *heldLedger) add(site string, r *cim.Reading) error {
-	if len(h.readings) >= h.max {
-		return errorf(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
-			"more than %d readings of ledger assets in one request (the limit); send them in smaller signed batches", h.max)
-	}
-	if err := h.digest.Add(ledgerReading(site, r)); err != nil {
-		return errorf(http.StatusBadRequest, CodeInvalidBody, "reading of asset %q, quantity %s at %d: %s", clip(r.Asset), r.Quantity, r.Time, err)
+func (h *heldLedger) full() error {
+	return errorf(http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+		"more than %d readings of ledger assets in one request (the limit); send them in smaller signed batches", h.max)
+}
+
+// add holds a valid reading; a 413 when there are too many.
+func (h *heldLedger) add(r *cim.Reading) error {
+	if h.n >= h.max {
+		return h.full()
 	}
 	h.readings = append(h.readings, *r)
+	h.n++
+	return nil
+}
+
+// refuse counts a refused ledger row: the signed form's hash when it has
+// one, else the row is noted as what makes the signature uncheckable.
+func (h *heldLedger) refuse(c ledgerCandidate) error {
+	if h.n >= h.max {
+		return h.full()
+	}
+	if c.why != "" {
+		if h.broken == "" {
+			h.broken = c.where() + ": " + c.why
+		}
+	} else {
+		h.omitted = append(h.omitted, ledger.Omission{Pos: int64(h.n), Hash: c.hash})
+	}
+	h.n++
+	return nil
+}
+
+// unreadRow notes a row refused before its asset was read: it may have
+// been a ledger reading, which the 422 message then says.
+func (h *heldLedger) unreadRow(problem string) {
+	if len(h.unread) < maxUnread {
+		h.unread = append(h.unread, problem)
+	}
+}
+
+// digest is the batch digest of the held rows: the valid readings and the
+// refused ones' hashes in body order. A 400 for a reading that has no
+// canonical form (which Normalize should have prevented).
+func (h *heldLedger) digest(site string) (*ledger.BatchDigest, error) {
+	d := ledger.NewBatchDigest()
+	om := h.omitted
+	for i := range h.readings {
+		for len(om) > 0 && om[0].Pos == int64(d.Count()) {
+			d.AddHash(om[0].Hash)
+			om = om[1:]
+		}
+		r := &h.readings[i]
+		if err := d.Add(ledgerReading(site, r)); err != nil {
+			return nil, errorf(http.StatusBadRequest, CodeInvalidBody, "reading of asset %q, quantity %s at %d: %s", clip(r.Asset), r.Quantity, r.Time, err)
+		}
+	}
+	for _, o := range om {
+		d.AddHash(o.Hash)
+	}
+	return d, nil
+}
+
+// ledgerCandidate is a row of a ledger asset as its signer signed it: the
+// hash of its canonical form, or why it has none.
+type ledgerCandidate struct {
+	pos     int
+	posKind string
+	asset   string
+	hash    [32]byte
+	why     string
+}
+
+func (c ledgerCandidate) where() string {
+	at := "line " + strconv.Itoa(c.pos)
+	if c.posKind == ingest.PosIndex {
+		at = "readings[" + strconv.Itoa(c.pos) + "]"
+	}
+	return fmt.Sprintf("%s (asset %q)", at, clip(c.asset))
+}
+
+// candidate reports whether a row, valid or not, is one the signer signed
+// as a ledger reading (as the gateway decides: a ledger asset, a quantity
+// not known as health data), and returns it with the hash of its signed
+// form. That form is the row canonicalised as Normalize does — the
+// quantity's name, the parsed phase, the value in the canonical unit —
+// without Normalize's checks of range and time, which are what refused it.
+func (f ledgerFilter) candidate(site string, row *ingest.Row) (ledgerCandidate, bool) {
+	if _, ok := f.ids[row.Asset]; !ok {
+		return ledgerCandidate{}, false
+	}
+	c := ledgerCandidate{pos: row.Pos, posKind: row.PosKind, asset: row.Asset}
+	r := ledger.Reading{Site: site, Asset: row.Asset, Quantity: row.Quantity, Phase: row.Phase, Time: row.Time, Value: row.Value}
+	if p, err := cim.ParsePhase(row.Phase); err == nil {
+		r.Phase = string(p)
+	}
+	q, known := f.cat.Lookup(row.Quantity)
+	switch {
+	case known && q.Restricted():
+		return ledgerCandidate{}, false
+	case known:
+		r.Quantity = q.Name
+		if row.RawValue != "" {
+			v, err := q.ParseValue(row.RawValue)
+			if err != nil {
+				c.why = fmt.Sprintf("value %q is not a number", clip(row.RawValue))
+				return c, true
+			}
+			r.Value = v
+		}
+		v, err := q.Convert(r.Value, row.Unit)
+		if err != nil {
+			c.why = fmt.Sprintf("unit %q: %s", clip(row.Unit), reasonOf(err))
+			return c, true
+		}
+		r.Value = v
+	case row.RawValue != "":
+		c.why = fmt.Sprintf("value %q of unknown quantity %q is not a number", clip(row.RawValue), clip(row.Quantity))
+		return c, true
+	case row.Unit != "":
+		c.why = fmt.Sprintf("unit %q of unknown quantity %q cannot be converted", clip(row.Unit), clip(row.Quantity))
+		return c, true
+	}
+	h, err := ledger.ReadingHash(r)
+	if err != nil {
+		c.why = err.Error()
+		return c, true
+	}
+	c.hash = h
+	return c, true
+}
+
+// ledgerRows wraps the decoder of a batch upload: it notes, in body
+// order, every row the signer signed as a ledger reading, valid or not,
+// while ingest.Run validates them and hands the valid ones to the sink.
+// Run calls Next from one goroutine; the lists are read after Run.
+type ledgerRows struct {
+	dec    ingest.Decoder
+	f      ledgerFilter
+	site   string
+	max    int
+	rows   []ledgerCandidate
+	unread []string
+}
+
+// Next implements ingest.Decoder.
+func (d *ledgerRows) Next() (ingest.Row, error) {
+	row, err := d.dec.Next()
+	if err != nil {
+		var re *ingest.RowError
+		if errors.As(err, &re) && len(d.unread) < maxUnread {
+			d.unread = append(d.unread, re.Error())
+		}
+		return row, err
+	}
+	if c, ok := d.f.candidate(d.site, &row); ok {
+		if len(d.rows) >= d.max {
+			return row, (&heldLedger{max: d.max}).full()
+		}
+		d.rows = append(d.rows, c)
+	}
+	return row, nil
+}
+
+// merge lines the rows up with the valid readings the sink held, in the
+// same body order: a row whose hash is not the next held reading's was
+// refused.
+func (h *heldLedger) merge(site string, rows []ledgerCandidate, unread []string) error {
+	valid := h.readings
+	h.readings, h.omitted, h.n, h.broken = h.readings[:0], nil, 0, ""
+	j := 0
+	for _, c := range rows {
+		if j < len(valid) && c.why == "" {
+			hv, err := ledger.ReadingHash(ledgerReading(site, &valid[j]))
+			if err != nil {
+				return errorf(http.StatusBadRequest, CodeInvalidBody, "reading of asset %q, quantity %s at %d: %s", clip(valid[j].Asset), valid[j].Quantity, valid[j].Time, err)
+			}
+			if hv == c.hash {
+				h.readings = append(h.readings, valid[j])
+				h.n++
+				j++
+				continue
+			}
+		}
+		if err := h.refuse(c); err != nil {
+			return err
+		}
+	}
+	if j != len(valid) {
+		// The canonical forms of candidate and ledgerReading disagree:
+		// a bug here, not the sender's fault.
+		return fmt.Errorf("ledger: %d of the %d valid ledger readings of the upload do not line up with its rows", len(valid)-j, len(valid))
+	}
+	h.unread = unread
 	return nil
 }
 
 // verify checks the request's signature header over the held readings of
 // site: the signer and signature, or a 422 naming what is wrong.
 func (s *Server) verifyLedger(ctx context.Context, ls *ledgerState, site, header string, h *heldLedger) (string, []byte, error) {
-	n := h.digest.Count()
+	n := h.n
+	if h.broken != "" {
+		return "", nil, errorf(http.StatusUnprocessableEntity, CodeBadSignature,
+			"%s, a reading of a ledger asset, has no form a signer could have signed, so the signature over the %d readings of ledger assets of site %q in this request cannot be checked (a broken sender); none of them was stored",
+			h.broken, n, site)
+	}
 	if strings.TrimSpace(header) == "" {
 		return "", nil, errorf(http.StatusUnprocessableEntity, CodeUnsigned,
 			"%d readings of ledger assets of site %q are not signed: header %s is missing (signer of site %q expected, signing these %d readings in body order); none of them was stored",
@@ -246,10 +441,20 @@ func (s *Server) verifyLedger(ctx context.Context, ls *ledgerState, site, header
 	if err != nil {
 		return "", nil, fmt.Errorf("stored public key of signer %q: %w", signer, err)
 	}
-	if err := ledger.VerifyBatch(v, site, n, h.digest.Sum(), sig); err != nil {
+	d, err := h.digest(site)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := ledger.VerifyBatch(v, site, n, d.Sum(), sig); err != nil {
+		unread := ""
+		if len(h.unread) > 0 {
+			// Their asset is unknown: if they were ledger readings, the
+			// signer counted them and the platform could not.
+			unread = fmt.Sprintf("; rows refused before their asset could be read may be signed readings: %s", strings.Join(h.unread, "; "))
+		}
 		return "", nil, errorf(http.StatusUnprocessableEntity, CodeBadSignature,
-			"the signature of signer %q does not verify over the %d readings of ledger assets of site %q in this request (altered, reordered, missing or extra readings, or a forged signature); none of them was stored",
-			signer, n, site)
+			"the signature of signer %q does not verify over the %d readings of ledger assets of site %q in this request, refused ones included (altered, reordered, missing or extra readings, or a forged signature)%s; none of them was stored",
+			signer, n, site, unread)
 	}
 	return signer, sig, nil
 }
@@ -261,13 +466,18 @@ type ledgerOutcome struct {
 	Appended int   `json:"appended"` // new reading entries
 	Reused   int   `json:"reused"`   // already logged with the same value
 	Batch    int64 `json:"batch"`    // index of the batch entry; -1 when nothing new was logged
+	// Omitted counts the signed readings the platform refused (reported
+	// among the rejected rows), recorded by hash in the batch entry.
+	Omitted int `json:"omitted,omitempty"`
 }
 
-// writeLedger stores signed ledger readings, then appends them to the log,
-// so that an acknowledged ledger reading is in both. A failure between the
-// two is repaired by the sender's retry: the store takes the readings as
-// duplicates and the log appends them then.
-func (s *Server) writeLedger(ctx context.Context, ls *ledgerState, site, signer string, sig []byte, rs []cim.Reading) (store.WriteResult, ledgerOutcome, error) {
+// writeLedger stores the valid held readings, then appends them to the
+// log with the refused ones' hashes, so that an acknowledged ledger
+// reading is in both. A failure between the two is repaired by the
+// sender's retry: the store takes the readings as duplicates and the log
+// appends them then.
+func (s *Server) writeLedger(ctx context.Context, ls *ledgerState, site, signer string, sig []byte, h *heldLedger) (store.WriteResult, ledgerOutcome, error) {
+	rs := h.readings
 	var total store.WriteResult
 	chunk := s.batchSize
 	if chunk <= 0 {
@@ -286,7 +496,7 @@ func (s *Server) writeLedger(ctx context.Context, ls *ledgerState, site, signer 
 	for i := range rs {
 		lr[i] = ledgerReading(site, &rs[i])
 	}
-	ar, err := ls.log.AppendBatch(ctx, signer, sig, lr)
+	ar, err := ls.log.AppendBatchOmitted(ctx, signer, sig, lr, h.omitted)
 	if errors.Is(err, ledger.ErrErased) {
 		return total, ledgerOutcome{}, errorf(http.StatusConflict, CodeConflict,
 			"%s: mark the asset ledger: false (POST /api/v1/sites/%s/assets) to store its readings without the ledger", err, site)
@@ -294,7 +504,7 @@ func (s *Server) writeLedger(ctx context.Context, ls *ledgerState, site, signer 
 	if err != nil {
 		return total, ledgerOutcome{}, fmt.Errorf("append %d signed readings of site %q to the ledger: %w", len(rs), site, err)
 	}
-	return total, ledgerOutcome{Readings: len(rs), Appended: ar.Appended, Reused: ar.Reused, Batch: ar.Batch}, nil
+	return total, ledgerOutcome{Readings: len(rs), Appended: ar.Appended, Reused: ar.Reused, Batch: ar.Batch, Omitted: len(h.omitted)}, nil
 }
 
 // WriteOwn stores readings the platform takes itself (the charge points it
@@ -316,7 +526,7 @@ func (s *Server) WriteOwn(ctx context.Context, site string, rs []cim.Reading) (s
 			others = append(others, rs[i])
 			continue
 		}
-		if err := h.add(site, &rs[i]); err != nil {
+		if err := h.add(&rs[i]); err != nil {
 			return store.WriteResult{}, err
 		}
 	}
@@ -324,11 +534,15 @@ func (s *Server) WriteOwn(ctx context.Context, site string, rs []cim.Reading) (s
 	if err != nil || len(h.readings) == 0 {
 		return res, err
 	}
-	sig, err := ledger.SignBatch(ls.key, site, h.digest)
+	d, err := h.digest(site)
 	if err != nil {
 		return res, err
 	}
-	lres, _, err := s.writeLedger(ctx, ls, site, ls.key.Name(), sig, h.readings)
+	sig, err := ledger.SignBatch(ls.key, site, d)
+	if err != nil {
+		return res, err
+	}
+	lres, _, err := s.writeLedger(ctx, ls, site, ls.key.Name(), sig, h)
 	res.Accepted += lres.Accepted
 	res.Duplicate += lres.Duplicate
 	res.Corrected += lres.Corrected
@@ -853,7 +1067,7 @@ func ledgerSink(f ledgerFilter, site string, h *heldLedger, sink ingest.Sink) in
 		for i := first; i < len(rs); i++ {
 			if !f.takes(&rs[i]) {
 				others = append(others, rs[i])
-			} else if err := h.add(site, &rs[i]); err != nil {
+			} else if err := h.add(&rs[i]); err != nil {
 				return store.WriteResult{}, err
 			}
 		}
@@ -862,31 +1076,6 @@ func ledgerSink(f ledgerFilter, site string, h *heldLedger, sink ingest.Sink) in
 		}
 		return sink(ctx, others)
 	}
-}
-
-// holdLedger splits the valid readings of a POST /api/v1/readings into
-// those stored at once and those the ledger takes (held, in array order);
-// held is nil when there are none.
-func (s *Server) holdLedger(ctx context.Context, site string, valid []cim.Reading) ([]cim.Reading, *heldLedger, *ledgerState, error) {
-	ls, f, on, err := s.ledgerFilterOf(ctx, site)
-	if err != nil || !on {
-		return valid, nil, nil, err
-	}
-	var h *heldLedger
-	others := valid[:0] // in place: valid is the request's own slice
-	for i := range valid {
-		if !f.takes(&valid[i]) {
-			others = append(others, valid[i])
-			continue
-		}
-		if h == nil {
-			h = newHeldLedger(ls.maxHeld)
-		}
-		if err := h.add(site, &valid[i]); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	return others, h, ls, nil
 }
 
 // ingestLedger checks the signature of a POST /api/v1/readings over its
@@ -903,7 +1092,7 @@ func (s *Server) ingestLedger(ctx context.Context, r *http.Request, ls *ledgerSt
 		s.met.countIngest(store.WriteResult{}, len(h.readings))
 		return &batchFailure{apiError: ae, report: json.RawMessage(t.appendJSON(nil))}
 	}
-	res, out, err := s.writeLedger(ctx, ls, site, signer, sig, h.readings)
+	res, out, err := s.writeLedger(ctx, ls, site, signer, sig, h)
 	t.res.Accepted += res.Accepted
 	t.res.Duplicate += res.Duplicate
 	t.res.Corrected += res.Corrected

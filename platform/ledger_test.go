@@ -2,6 +2,7 @@ package platform
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/ingest"
 	"github.com/gridlink/gridlink/ledger"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
@@ -345,6 +347,146 @@ func TestLedgerRefusals(t *testing.T) {
 	if got.Accepted != 2 || got.Ledger == nil || got.Ledger.Appended != 2 {
 		t.Errorf("signed real-time readings: %+v %+v", got, got.Ledger)
 	}
+}
+
+// TestLedgerRefusedReadingsOmitted: a signed batch in which the platform
+// refuses some ledger readings (a value out of range, a time far in the
+// gateway's future) is taken: the valid ones stored and logged, the
+// refused ones reported per row and recorded in the batch entry by hash at
+// their signed positions — on both ingest routes and both stores.
+func TestLedgerRefusedReadingsOmitted(t *testing.T) {
+	for name, open := range ledgerStores() {
+		for _, route := range []string{"batches", "readings"} {
+			t.Run(name+"/"+route, func(t *testing.T) {
+				e := newLedgerEnv(t, open(t))
+				at := ms(t, "2024-05-01T12:00:00Z")
+				future := time.Now().Add(3 * time.Hour).UnixMilli()
+				signed := []ledger.Reading{
+					lr("house-01/meter", "energy_active_import", "", at, 1000),
+					lr("house-01/meter", "energy_active_import", "", at+60_000, -5), // below the register's range
+					lr("house-01/meter", "active_power", "L1", at, 230.5),
+					lr("house-01/meter", "energy_active_import", "", future, 1020), // gateway clock ahead
+					lr("house-01/meter", "energy_active_import", "", at+120_000, 1012.25),
+				}
+				door := lr("house-01/door", "door_window_state", "", at, 1)
+				body := append([]ledger.Reading{signed[0], door}, signed[1:]...)
+				var got struct {
+					ledgerReply
+					Errors []struct {
+						Line, Index *int
+						Field       string
+					}
+				}
+				post(t, e, route, body, signHeader(t, e.gw, "bristol", signed...)).json(t, &got)
+				if got.Accepted != 4 || got.Rejected != 2 || got.Ledger == nil ||
+					*got.Ledger != (ledgerOutcome{Readings: 3, Appended: 3, Batch: 3, Omitted: 2}) {
+					t.Fatalf("reply %+v ledger %+v", got, got.Ledger)
+				}
+				if len(got.Errors) != 2 || got.Errors[0].Field != "value" || got.Errors[1].Field != "time" {
+					t.Errorf("errors %+v: want the value's row, then the time's", got.Errors)
+				}
+				if n := e.stored("house-01/meter"); n != 3 {
+					t.Errorf("%d meter readings stored, want 3", n)
+				}
+				es := e.entries(e.read)
+				if len(es.Entries) != 4 || es.Entries[3].Kind != ledger.KindBatch {
+					t.Fatalf("entries %+v: want 3 readings and the batch", es)
+				}
+				data, _ := base64.StdEncoding.DecodeString(*es.Entries[3].Data)
+				d, err := ledger.DecodeEntry(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h1, _ := ledger.ReadingHash(signed[1])
+				h3, _ := ledger.ReadingHash(signed[3])
+				if d.Count != 5 || len(d.Omitted) != 2 || d.Omitted[0] != (ledger.Omission{Pos: 1, Hash: h1}) || d.Omitted[1] != (ledger.Omission{Pos: 3, Hash: h3}) {
+					t.Fatalf("batch entry %s", data)
+				}
+				if !strings.Contains(string(data), `"kind":"batch","omitted":[[1,"`) {
+					t.Errorf("batch entry %s: omitted not in JCS place", data)
+				}
+
+				// A refused reading changed after signing breaks the
+				// signature: the refused ones count.
+				altered := append([]ledger.Reading(nil), body...)
+				altered[2].Value = -6
+				r := e.do("POST", path(route), e.ingest, encodeRows(route, altered), signedHeaders(route, signHeader(t, e.gw, "bristol", signed...))...)
+				if r.status != http.StatusUnprocessableEntity {
+					t.Fatalf("altered refused reading: status %d: %s", r.status, r.body)
+				}
+				if _, code := r.errorBody(t); code != CodeBadSignature {
+					t.Errorf("altered refused reading: code %s", code)
+				}
+
+				// A ledger row with no form a signer could have signed:
+				// 422 naming it.
+				broken := append(encodeRowList(route, []ledger.Reading{signed[0]}), map[string]any{"asset": "house-01/meter", "quantity": "energy_active_import", "time": at, "value": "lots"})
+				r = e.do("POST", path(route), e.ingest, rowsBody(route, broken), signedHeaders(route, signHeader(t, e.gw, "bristol", signed[0]))...)
+				if r.status != http.StatusUnprocessableEntity {
+					t.Fatalf("unreadable ledger row: status %d: %s", r.status, r.body)
+				}
+				msg, code := r.errorBody(t)
+				where := "line 2"
+				if route == "readings" {
+					where = "readings[1]"
+				}
+				if code != CodeBadSignature || !strings.Contains(msg, where) || !strings.Contains(msg, `"lots"`) {
+					t.Errorf("unreadable ledger row: %s %q, want bad_signature naming %s", code, msg, where)
+				}
+				if n := len(e.entries(e.read).Entries); n != 4 {
+					t.Errorf("%d entries after the refusals, want 4", n)
+				}
+			})
+		}
+	}
+}
+
+func path(route string) string { return "/api/v1/" + route }
+
+// encodeRowList renders readings as the rows of a request.
+func encodeRowList(route string, rs []ledger.Reading) []map[string]any {
+	out := make([]map[string]any, len(rs))
+	for i, r := range rs {
+		out[i] = reading(r.Asset, r.Quantity, r.Time, r.Value)
+		if r.Phase != "" {
+			out[i]["phase"] = r.Phase
+		}
+	}
+	return out
+}
+
+// rowsBody is the body of rows: NDJSON for batches, a JSON array for
+// readings.
+func rowsBody(route string, rows []map[string]any) any {
+	if route == "readings" {
+		return rows
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		j, _ := json.Marshal(r)
+		b.Write(append(j, '\n'))
+	}
+	return b.String()
+}
+
+func encodeRows(route string, rs []ledger.Reading) any {
+	return rowsBody(route, encodeRowList(route, rs))
+}
+
+func signedHeaders(route, sig string) []string {
+	if route == "batches" {
+		return []string{sig, "Content-Type: application/x-ndjson"}
+	}
+	return []string{sig}
+}
+
+func post(t *testing.T, e *ledgerEnv, route string, rs []ledger.Reading, sig string) response {
+	t.Helper()
+	r := e.do("POST", path(route), e.ingest, encodeRows(route, rs), signedHeaders(route, sig)...)
+	if r.status != http.StatusOK {
+		t.Fatalf("POST %s: status %d: %s", path(route), r.status, r.body)
+	}
+	return r
 }
 
 // TestLedgerHealthDataNeverLogged: health quantities stay off the ledger
@@ -813,6 +955,30 @@ func BenchmarkLedgerBatch(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "readings/s")
 	})
+	// One reading in ten out of range: refused, and omitted from the log
+	// by hash.
+	b.Run("serial-10pct-refused", func(b *testing.B) {
+		e := newLedgerEnv(b, nil)
+		url := e.ts.URL + "/api/v1/batches"
+		at := time.Now().Add(-24 * time.Hour).UnixMilli()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			rs := make([]ledger.Reading, n)
+			for j := range rs {
+				rs[j] = lr("house-01/meter", "energy_active_import", "", at+int64(i*n+j), float64(at+int64(i*n+j))/1000)
+				if j%10 == 0 {
+					rs[j].Value = -1
+				}
+			}
+			h := signHeader(b, e.gw, "bristol", rs...)
+			_, sig, _ := strings.Cut(h, ": ")
+			body := []byte(ndjson(rs...))
+			b.StartTimer()
+			postBatch(b, url, e.ingest, body, sig)
+		}
+		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "readings/s")
+	})
 	b.Run("parallel", func(b *testing.B) {
 		e := newLedgerEnv(b, nil)
 		url := e.ts.URL + "/api/v1/batches"
@@ -842,6 +1008,11 @@ func FuzzLedgerRequests(f *testing.F) {
 	f.Add("from=3&to=1", "-1", "size=x", "gw-bristol AAAA", `{"asset":"house-01/door","quantity":"door_window_state","time":1714564800000,"value":1}`)
 	f.Add("to=99999999999999999999", "99", "", "", `[]`)
 	f.Add("from=0&from=1", "0", "size=1", "nobody "+strings.Repeat("A", 86)+"==", `[{"asset":"house-01/meter","quantity":"heart_rate","time":1714564800000,"value":60}]`)
+	// Refused ledger rows: out of range, far future, a unit, a state name,
+	// an unknown phase and quantity.
+	f.Add("", "1", "", sig, `[{"asset":"house-01/meter","quantity":"energy_active_import","time":1714564800000,"value":-5},{"asset":"house-01/meter","quantity":"energy_active_import","time":99999999999999,"value":1}]`)
+	f.Add("", "1", "", sig, `[{"asset":"house-01/meter","quantity":"energy_active_import","time":1714564800000,"value":2,"unit":"kWh"},{"asset":"house-01/meter","quantity":"active_power","phase":"L9","time":1714564800000,"value":"open"}]`)
+	f.Add("", "1", "", sig, `{"readings":[{"asset":"house-01/meter","quantity":"no_such","time":1714564800000,"value":"x","unit":"W"},{"asset":"house-01/meter","quantity":"energy_active_import","time":1714564800000,"value":1}]}`)
 	e := newLedgerEnv(f, memstore.New())
 	// A few entries, so that proofs have something to prove.
 	body, h := signedBatch(f, e.gw, at, 3)
@@ -877,5 +1048,51 @@ func FuzzLedgerRequests(f *testing.F) {
 		send("GET", "/api/v1/ledger/consistency?"+query, "", "", "")
 		send("GET", "/api/v1/ledger/records/"+url.PathEscape(index)+"?"+recQuery, e.athensRead, "", "")
 		send("POST", "/api/v1/readings", e.ingest, sigHeader, body)
+		send("POST", "/api/v1/batches", e.ingest, sigHeader, body)
+	})
+}
+
+// FuzzLedgerCandidate checks what the line-up of a batch upload rests on:
+// for a row validation accepts, the signed form candidate hashes is the
+// reading as stored; for any row it neither panics nor hashes a row it
+// calls unreadable.
+func FuzzLedgerCandidate(f *testing.F) {
+	f.Add("energy_active_import", "", "", int64(1714564800000), 1000.5, "")
+	f.Add("active_power", "l1", "kW", int64(1714564800000), 2.5, "")
+	f.Add("energy_active_import", "total", "kWh", int64(1714564800000), 0.0, "12.5")
+	f.Add("battery_state", "", "", int64(1714564800000), 0.0, "charging")
+	f.Add("no_such", "L9", "furlong", int64(-1), -5.0, "x")
+	f.Add("heart_rate", "", "", int64(1714564800000), 60.0, "")
+	lf := ledgerFilter{ids: map[string]struct{}{"house-01/meter": {}}, cat: testCatalogue}
+	now := time.UnixMilli(1714564800000)
+	f.Fuzz(func(t *testing.T, quantity, phase, unit string, at int64, value float64, raw string) {
+		row := ingest.Row{Input: cim.Input{Asset: "house-01/meter", Quantity: quantity, Phase: phase, Unit: unit, Time: at, Value: value}, RawValue: raw}
+		c, ok := lf.candidate("bristol", &row)
+		if ok && c.why != "" && c.hash != ([32]byte{}) {
+			t.Fatalf("unreadable row %+v hashed", row)
+		}
+		in := row.Input
+		if raw != "" {
+			q, known := testCatalogue.Lookup(quantity)
+			if !known {
+				return
+			}
+			v, err := q.ParseValue(raw)
+			if err != nil {
+				return
+			}
+			in.Value = v
+		}
+		rd, err := testCatalogue.Normalize(in, now)
+		if err != nil || !lf.takes(&rd) {
+			return
+		}
+		want, err := ledger.ReadingHash(ledgerReading("bristol", &rd))
+		if err != nil {
+			return
+		}
+		if !ok || c.why != "" || c.hash != want {
+			t.Fatalf("valid row %+v: candidate %+v (ok %v), want hash %x", row, c, ok, want)
+		}
 	})
 }

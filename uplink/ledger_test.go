@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
@@ -222,7 +223,9 @@ func TestSignatureRefusedKeepsReadings(t *testing.T) {
 	}
 	stop := run(t, u)
 	eventually(t, "the signature refused", func() bool { return u.Status().State == StateSignatureRefused })
-	eventually(t, "a few retries", func() bool { v.mu.Lock(); defer v.mu.Unlock(); return v.refused >= 3 })
+	// The uplink counts a refusal after the verifier has sent it: wait for
+	// the count, not only the verifier's.
+	eventually(t, "a few retries", func() bool { return counter(t, reg, "gridlink_uplink_signature_refused_total") >= 3 })
 	stop()
 	st := u.Status()
 	if !strings.Contains(st.LastError, "422") || !strings.Contains(st.LastError, "bad_signature") || st.Backlog != 300 || st.Rejected != 0 {
@@ -351,5 +354,98 @@ func TestSignedBatchesRealLedger(t *testing.T) {
 	}
 	if readings != 500 {
 		t.Fatalf("%d reading entries, want the 500 of the ledger assets", readings)
+	}
+}
+
+// TestSignedBatchAheadClockNotStuck: a gateway whose clock runs ahead
+// sends signed readings the platform refuses for their time, in the same
+// bodies as good ones. The platform takes the batch (the refused readings
+// count in the signed digest by hash), so the uplink reports them
+// rejected, stays ok and drains its queue instead of retrying forever.
+func TestSignedBatchAheadClockNotStuck(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := t.Context()
+	for a := range ledgerAssets {
+		if err := e.st.PutAsset(ctx, cim.Asset{Site: testSite, ID: a, Type: cim.SmartMeter, Ledger: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logPriv, logPub, _ := ledger.GenerateKey("test-log")
+	logKey, _ := note.NewSigner(logPriv)
+	st := e.st.(store.Ledger)
+	l, err := ledger.New(st, ledger.Config{Key: logKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := e.srv.SetLedger(platform.LedgerConfig{Log: l, Key: logKey, PublicKey: logPub}); err != nil {
+		t.Fatal(err)
+	}
+	private, public, _ := ledger.GenerateKey("gw-bristol-1")
+	if err := st.PutSigner(ctx, testSite, "gw-bristol-1", []byte(public)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each queued batch: 40 good readings (20 of ledger assets), then 10
+	// ledger readings stamped by a clock 2 h ahead (the platform allows
+	// 1 h), then 40 more good ones.
+	ahead := time.Now().Add(2 * time.Hour).UnixMilli()
+	q := openQueue(t)
+	const batches = 5
+	for b := range batches {
+		rs := readings(b*80, 40)
+		for i := range 10 {
+			asset := "house-01/meter"
+			if i%2 == 1 {
+				asset = "house-03/battery"
+			}
+			rs = append(rs, cim.Reading{
+				SeriesKey: cim.SeriesKey{Asset: asset, Quantity: "active_power"},
+				Point:     cim.Point{Time: ahead + int64(b*10+i), Value: float64(i)},
+			})
+		}
+		rs = append(rs, readings(b*80+40, 40)...)
+		if err := q.Append(rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fastConfig(e.ts.URL, e.key)
+	cfg.BatchSize = 90
+	cfg.Sign = testSign(t, private)
+	u, err := New(cfg, q, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, u)
+	eventually(t, "the queue drained", func() bool { return q.Len() == 0 })
+	stop()
+	if s := u.Status(); s.State != StateOK || s.Rejected != batches*10 {
+		t.Fatalf("status %+v: want ok with %d rejected", s, batches*10)
+	}
+	e.checkStored(t, 0, batches*80)
+
+	n, err := st.LedgerSize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := st.LedgerEntries(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readingEntries, omitted := 0, 0
+	for _, x := range es {
+		switch x.Kind {
+		case ledger.KindReading:
+			readingEntries++
+		case ledger.KindBatch:
+			d, err := ledger.EntryOf(x).Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			omitted += len(d.Omitted)
+		}
+	}
+	if readingEntries != batches*40 || omitted != batches*10 {
+		t.Fatalf("%d reading entries and %d omitted, want %d and %d", readingEntries, omitted, batches*40, batches*10)
 	}
 }

@@ -487,17 +487,27 @@ func (v *verifier) checkBatches(ctx context.Context) error {
 			v.note(fmt.Sprintf("batch entry %d (signer %s): not checked: %s", be.Index, d.Signer, why))
 			continue
 		}
+		// The readings the platform refused count by the hash the signer
+		// signed, at their positions.
 		dg := ledger.NewBatchDigest()
+		om := d.Omitted
 		for _, r := range readings {
+			for len(om) > 0 && om[0].Pos == int64(dg.Count()) {
+				dg.AddHash(om[0].Hash)
+				om = om[1:]
+			}
 			if err := dg.Add(r); err != nil {
 				p.What = fmt.Sprintf("batch of signer %s: a reading does not encode: %v", d.Signer, err)
 				v.problem(p)
 				continue
 			}
 		}
+		for _, o := range om {
+			dg.AddHash(o.Hash)
+		}
 		if sum := dg.Sum(); sum != d.Digest || dg.Count() != d.Count {
-			p.What = fmt.Sprintf("batch of signer %s: the readings at entries %d to %d%s do not match the digest the batch signed (a reading changed, deleted or moved)",
-				d.Signer, d.First, be.Index-1, refsText(d.Refs))
+			p.What = fmt.Sprintf("batch of signer %s: the readings at entries %d to %d%s%s do not match the digest the batch signed (a reading changed, deleted or moved)",
+				d.Signer, d.First, be.Index-1, refsText(d.Refs), omittedText(d.Omitted))
 			p.hasValues, p.LoggedLabel, p.Logged, p.StoredLabel, p.Stored = true, "signed digest", b64(d.Digest[:]), "digest of the logged readings", b64(sum[:])
 			v.problem(p)
 		}
@@ -538,8 +548,12 @@ func (v *verifier) batchReadings(index int64, d *ledger.Decoded) ([]ledger.Readi
 	if d.First > index {
 		return nil, fmt.Sprintf("first %d is after the batch entry", d.First)
 	}
-	if n := index - d.First + int64(len(d.Refs)); n != int64(d.Count) {
-		return nil, fmt.Sprintf("count %d, but %d new readings (entries %d to %d) and %d earlier ones", d.Count, index-d.First, d.First, index-1, len(d.Refs))
+	if n := index - d.First + int64(len(d.Refs)) + int64(len(d.Omitted)); n != int64(d.Count) {
+		omitted := ""
+		if len(d.Omitted) > 0 {
+			omitted = fmt.Sprintf(" and %d omitted", len(d.Omitted))
+		}
+		return nil, fmt.Sprintf("count %d, but %d new readings (entries %d to %d) and %d earlier ones%s", d.Count, index-d.First, d.First, index-1, len(d.Refs), omitted)
 	}
 	refs := make(map[int64]int64, len(d.Refs))
 	for _, r := range d.Refs {
@@ -548,10 +562,17 @@ func (v *verifier) batchReadings(index int64, d *ledger.Decoded) ([]ledger.Readi
 		}
 		refs[r[0]] = r[1]
 	}
+	omitted := make(map[int64]bool, len(d.Omitted))
+	for _, o := range d.Omitted {
+		omitted[o.Pos] = true
+	}
 	out := make([]ledger.Reading, 0, d.Count)
 	next := d.First
 	hidden := ""
 	for pos := int64(0); pos < int64(d.Count); pos++ {
+		if omitted[pos] {
+			continue // refused by the platform: only its hash is logged
+		}
 		idx, isRef := refs[pos]
 		if !isRef {
 			idx = next
@@ -780,6 +801,17 @@ func refsText(refs [][2]int64) string {
 		idx = append(idx, strconv.FormatInt(r[1], 10))
 	}
 	return " and earlier entries " + strings.Join(idx, ", ")
+}
+
+func omittedText(om []ledger.Omission) string {
+	if len(om) == 0 {
+		return ""
+	}
+	pos := make([]string, 0, len(om))
+	for _, o := range om {
+		pos = append(pos, strconv.FormatInt(o.Pos, 10))
+	}
+	return " with the refused readings at positions " + strings.Join(pos, ", ")
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

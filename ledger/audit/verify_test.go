@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -387,4 +388,55 @@ func treeHash(t *testing.T, leaves []tlog.Hash) tlog.Hash {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// TestVerifyOmittedReadings: a batch of which the platform refused signed
+// readings (a value out of range, a time from a clock ahead) verifies with
+// no problem, its digest rebuilt with the refused readings' hashes; a
+// changed hash in "omitted" is caught.
+func TestVerifyOmittedReadings(t *testing.T) {
+	for _, careful := range []bool{false, true} {
+		e := newEnv(t)
+		future := time.Now().Add(3 * time.Hour).UnixMilli()
+		e.send([]cim.Reading{
+			rd(meter, "energy_active_import", cim.PhaseTotal, e.base, 1000),
+			rd(meter, "energy_active_import", cim.PhaseTotal, e.base+60_000, -5), // out of range
+			rd(plainAsset, "active_power", cim.PhaseTotal, e.base, 7),
+			rd(battery, "battery_soc", cim.PhaseTotal, future, 50), // gateway clock ahead
+			rd(battery, "battery_soc", cim.PhaseTotal, e.base, 40),
+		}, e.gw)
+		e.checkpoint()
+		rep := e.verify("")
+		if len(rep.Problems) != 0 || rep.Readings != 2 || rep.Batches != 1 || rep.SignaturesChecked != 1 || rep.ReadingsCompared != 2 {
+			t.Fatalf("honest log with omitted readings: %+v\n%s", rep, problems(rep))
+		}
+
+		bx := e.entryOf(ledger.KindBatch, nil)
+		d, err := ledger.DecodeEntry(bx.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bt := d.Batch()
+		if bt.Count != 4 || len(bt.Omitted) != 2 || bt.Omitted[0].Pos != 1 || bt.Omitted[1].Pos != 2 {
+			t.Fatalf("batch entry %s", bx.Data)
+		}
+		// The operator swaps a refused reading's hash for another's.
+		bt.Omitted[1].Hash, _ = ledger.ReadingHash(ledger.Reading{Site: site, Asset: battery, Quantity: "battery_soc", Time: future, Value: 99})
+		changed, err := ledger.EncodeBatch(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.st.set(func(all []store.LedgerEntry) []store.LedgerEntry {
+			out := slices.Clone(all)
+			out[bx.Index].Data = changed
+			return out
+		}, careful)
+		rep = e.verify("")
+		wantProblem(t, rep, "entry "+itoa(bx.Index)+" kind=batch site=bristol", "do not match the digest the batch signed", "refused readings at positions 1, 2")
+		if careful {
+			wantProblem(t, rep, "entry "+itoa(bx.Index)+" kind=batch", "the tree the checkpoint signs holds another entry here")
+		} else {
+			wantProblem(t, rep, "entry "+itoa(bx.Index)+" kind=batch", "data does not hash to its leaf hash")
+		}
+	}
 }
