@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 )
 
@@ -130,3 +132,37 @@ type LedgerSigner struct {
 	ID        string
 	PublicKey []byte
 }
+
+// WriterLock admits one ledger writer of a process at a time, and gives up
+// with ErrLedgerLocked when the caller's context ends first. Drivers take
+// it before their own lock (SQLite's write lock, PostgreSQL's advisory
+// lock), so writers of one process queue here instead of in the database.
+// The zero value is ready to use.
+type WriterLock struct {
+	once sync.Once
+	ch   chan struct{} // holds a token while a writer runs
+}
+
+// Lock waits for the lock. A context already ended fails even when the
+// lock is free, so a cancelled caller never starts a write.
+func (l *WriterLock) Lock(ctx context.Context) error {
+	l.once.Do(func() { l.ch = make(chan struct{}, 1) })
+	select {
+	case l.ch <- struct{}{}:
+		if err := ctx.Err(); err != nil {
+			<-l.ch
+			return err
+		}
+		return nil
+	default:
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrLedgerLocked, context.Cause(ctx))
+	}
+}
+
+// Unlock releases the lock.
+func (l *WriterLock) Unlock() { <-l.ch }

@@ -19,8 +19,7 @@ import (
 // UpdateLedger does not hold up readings; writer admits one UpdateLedger
 // at a time and lets a waiting caller give up when its context ends.
 type ledger struct {
-	writerOnce sync.Once
-	writer     chan struct{} // holds a token while an UpdateLedger runs
+	writer store.WriterLock
 
 	mu          sync.RWMutex
 	entries     []store.LedgerEntry
@@ -30,29 +29,6 @@ type ledger struct {
 	subjects    map[subjectKey][]byte // nil value: erased (a tombstone)
 	signers     map[string]signer
 }
-
-// lock takes the writer's token, or returns an error matching
-// store.ErrLedgerLocked if ctx ends while another writer holds it.
-func (l *ledger) lock(ctx context.Context) error {
-	l.writerOnce.Do(func() { l.writer = make(chan struct{}, 1) })
-	select {
-	case l.writer <- struct{}{}:
-		if err := ctx.Err(); err != nil {
-			<-l.writer
-			return err
-		}
-		return nil
-	default:
-	}
-	select {
-	case l.writer <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", store.ErrLedgerLocked, context.Cause(ctx))
-	}
-}
-
-func (l *ledger) unlock() { <-l.writer }
 
 type lastKey struct {
 	kind string
@@ -84,10 +60,10 @@ func copyEntry(e store.LedgerEntry) store.LedgerEntry {
 // UpdateLedger implements store.Ledger.
 func (s *Store) UpdateLedger(ctx context.Context, fn func(tx store.LedgerTx) error) error {
 	l := &s.ledger
-	if err := l.lock(ctx); err != nil {
+	if err := l.writer.Lock(ctx); err != nil {
 		return fmt.Errorf("update ledger: %w", err)
 	}
-	defer l.unlock()
+	defer l.writer.Unlock()
 
 	l.mu.RLock()
 	tx := &memTx{l: l, base: int64(len(l.entries))}
@@ -315,10 +291,10 @@ func (s *Store) EraseSubject(ctx context.Context, site, asset string) (int64, er
 		return 0, err
 	}
 	l := &s.ledger
-	if err := l.lock(ctx); err != nil {
+	if err := l.writer.Lock(ctx); err != nil {
 		return 0, fmt.Errorf("erase subject: %w", err)
 	}
-	defer l.unlock()
+	defer l.writer.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var n int64

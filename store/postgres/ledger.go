@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -26,40 +25,11 @@ const hashGroup = 32
 // INSERT, which costs fewer round trips.
 const copyMin = 64
 
-// ledgerLock lets one UpdateLedger (or EraseSubject) of this store at a
-// time wait for the advisory lock, so waiting callers do not each hold a
-// pooled connection. The zero value is unlocked.
-type ledgerLock struct {
-	once sync.Once
-	ch   chan struct{}
-}
-
-func (l *ledgerLock) lock(ctx context.Context) error {
-	l.once.Do(func() { l.ch = make(chan struct{}, 1) })
-	select {
-	case l.ch <- struct{}{}:
-		if err := ctx.Err(); err != nil {
-			<-l.ch
-			return err
-		}
-		return nil
-	default:
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", store.ErrLedgerLocked, context.Cause(ctx))
-	}
-}
-
-func (l *ledgerLock) unlock() { <-l.ch }
-
 // beginLedger takes the store's ledger lock, begins a transaction and
 // takes the advisory lock in it. done rolls back (a no-op after commit)
 // and releases the store's lock.
 func (s *Store) beginLedger(ctx context.Context) (tx pgx.Tx, done func(), err error) {
-	if err := s.ledgerLock.lock(ctx); err != nil {
+	if err := s.ledgerLock.Lock(ctx); err != nil {
 		return nil, nil, err
 	}
 	locked := func(err error) error {
@@ -70,12 +40,12 @@ func (s *Store) beginLedger(ctx context.Context) (tx pgx.Tx, done func(), err er
 	}
 	tx, err = s.pool.Begin(ctx)
 	if err != nil {
-		s.ledgerLock.unlock()
+		s.ledgerLock.Unlock()
 		return nil, nil, locked(fmt.Errorf("begin: %w", err))
 	}
 	done = func() {
 		tx.Rollback(context.Background()) //nolint:errcheck // after Commit it is a no-op
-		s.ledgerLock.unlock()
+		s.ledgerLock.Unlock()
 	}
 	// Its own statement: statements after it take their snapshot once
 	// the previous writer has committed.

@@ -65,7 +65,7 @@ type Store struct {
 	queue   chan *writeReq
 	done    chan struct{} // closed when the committer has finished
 
-	ledgerLock ledgerLock // one ledger writer of this store at a time (ledger.go)
+	ledgerLock store.WriterLock // one ledger writer of this store at a time (ledger.go)
 }
 
 var _ store.Store = (*Store)(nil)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -51,44 +50,15 @@ CREATE TABLE IF NOT EXISTS ledger_signers(
 // hashGroup is how many stored hashes one ledger_hashes row holds.
 const hashGroup = 64
 
-// ledgerLock lets one UpdateLedger (or EraseSubject) of this process at a
-// time wait for SQLite's write lock, and the others wait here, where they
-// can give up when their context ends. The zero value is unlocked.
-type ledgerLock struct {
-	once sync.Once
-	ch   chan struct{}
-}
-
-func (l *ledgerLock) lock(ctx context.Context) error {
-	l.once.Do(func() { l.ch = make(chan struct{}, 1) })
-	select {
-	case l.ch <- struct{}{}:
-		if err := ctx.Err(); err != nil {
-			<-l.ch
-			return err
-		}
-		return nil
-	default:
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", store.ErrLedgerLocked, context.Cause(ctx))
-	}
-}
-
-func (l *ledgerLock) unlock() { <-l.ch }
-
 // beginLedger takes the process's ledger lock, then SQLite's write lock
 // (BEGIN IMMEDIATE, see _txlock in Open). done releases both.
 func (s *Store) beginLedger(ctx context.Context) (tx *sql.Tx, done func(), err error) {
-	if err := s.ledgerLock.lock(ctx); err != nil {
+	if err := s.ledgerLock.Lock(ctx); err != nil {
 		return nil, nil, err
 	}
 	tx, err = s.db.BeginTx(ctx, nil)
 	if err != nil {
-		s.ledgerLock.unlock()
+		s.ledgerLock.Unlock()
 		if ctx.Err() != nil {
 			// Another process held the database's write lock.
 			return nil, nil, fmt.Errorf("%w: %w", store.ErrLedgerLocked, context.Cause(ctx))
@@ -97,7 +67,7 @@ func (s *Store) beginLedger(ctx context.Context) (tx *sql.Tx, done func(), err e
 	}
 	return tx, func() {
 		tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-		s.ledgerLock.unlock()
+		s.ledgerLock.Unlock()
 	}, nil
 }
 

@@ -102,7 +102,7 @@ type Store struct {
 	walMax     int64 // highest write-ahead row applied to the heads
 	walFlushed int64 // highest write-ahead row merged into blocks
 
-	ledgerLock ledgerLock // one ledger writer of this process at a time (ledger.go)
+	ledgerLock store.WriterLock // one ledger writer of this process at a time (ledger.go)
 }
 
 // seriesState is what the store keeps in memory about one series.
