@@ -222,7 +222,7 @@ func TestMapMeasurand(t *testing.T) {
 	for _, c := range []struct{ m, p, u, ctx, q, ph, unit string }{
 		{"Energy.Active.Import.Register", "", "kWh", "", "ev_energy_register", "", "kWh"},
 		{"", "", "Wh", "", "ev_energy_register", "", "Wh"},
-		{"", "", "A", "CurrentMax", "ev_current_offered", "", "A"},
+		{"", "", "A", "CurrentMax", "", "", "A"},
 		{"Voltage", "L2-N", "V", "", "voltage", "L2", "V"},
 		{"Voltage", "L3-L1", "V", "", "voltage", "L31", "V"},
 		{"Current.Import", "L1", "A", "", "current", "L1", "A"},

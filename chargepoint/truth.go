@@ -126,7 +126,9 @@ func (cp *ChargePoint) TruthHandler() http.Handler {
 // value becomes, and the CIM unit of its OCPP unit; quantity is "" for a
 // measurand without one (Power.Offered, reactive and export registers).
 // A missing measurand is Energy.Active.Import.Register per the spec,
-// unless the unit says A (Alfen's "CurrentMax" values).
+// unless the unit says A. Alfen's "CurrentMax" values have no quantity: the
+// central system logs and skips vendor contexts (see ocpp/README.md), so
+// the truth must not expect them.
 func MapMeasurand(measurand, phase, unit, context string) (quantity string, p cim.Phase, cimUnit string) {
 	switch unit {
 	case "Celsius", "Celcius":
@@ -142,7 +144,7 @@ func MapMeasurand(measurand, phase, unit, context string) (quantity string, p ci
 	if measurand == "" {
 		switch {
 		case unit == "A" && context == "CurrentMax":
-			return "ev_current_offered", "", cimUnit
+			return "", "", cimUnit
 		case unit == "A":
 			return "current", p, cimUnit
 		}

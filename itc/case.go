@@ -38,9 +38,21 @@ type Case struct {
 	// system while the case runs ("platform_down", "device_silent",
 	// "counter_reset", "clock_offset"); "" for the source's cases.
 	Fault string `yaml:"fault,omitempty"`
+	// FaultFor is how long an injected fault lasts before it is undone
+	// (platform_down); 0 = until the observation window ends.
+	FaultFor Duration `yaml:"fault_for,omitempty"`
+	// ClockOffset is how far ahead of true time the gateway's clock runs
+	// in a clock_offset case.
+	ClockOffset Duration `yaml:"clock_offset,omitempty"`
+	// ReadingsOf lists the asset types whose readings the case checks when
+	// the asset under test has no register of its own (the HEMS gateway of
+	// IT10.01 relays the others' readings); empty = AssetUnderTest. See
+	// Case.Checked.
+	ReadingsOf []cim.AssetType `yaml:"readings_of,omitempty"`
 
-	file string // where the case was read from, for messages
-	line int
+	file     string // where the case was read from, for messages
+	line     int
+	depLines []int // line of each dependency, for messages
 }
 
 // Where is the file and line the case was read from.

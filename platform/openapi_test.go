@@ -119,6 +119,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	f.must(413, "POST", "/api/v1/readings", f.ingest, strings.Repeat(" ", 2<<20))
 	f.must(415, "POST", "/api/v1/batches", f.ingest, "x", "Content-Type: image/png")
 	exerciseLedgerRoutes(t, f)
+	exerciseITCRoutes(t, f)
 
 	// The stream: only the status and headers are checked.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -138,7 +139,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	for _, op := range f.oa.operations() {
 		method, path, _ := strings.Cut(op, " ")
 		want := 200
-		if method == "POST" && (path == "/api/v1/keys") {
+		if method == "POST" && (path == "/api/v1/keys" || path == "/api/v1/itc/runs") {
 			want = 201
 		}
 		if !f.oa.saw(op, want) {

@@ -258,7 +258,7 @@ var routeTable = []route{
 	{"POST /api/v1/batches", func(s *Server) http.HandlerFunc { return s.authed(s.handleBatch) }},
 	{"GET /api/v1/readings", func(s *Server) http.HandlerFunc { return s.authed(s.handleQuery) }},
 	{"GET /api/v1/latest", func(s *Server) http.HandlerFunc { return s.authed(s.handleLatest) }},
-	{"GET /api/v1/stream", func(s *Server) http.HandlerFunc { return s.authed(s.handleStream) }},
+	{"GET /api/v1/stream", func(s *Server) http.HandlerFunc { return s.authedStream(s.handleStream) }},
 
 	{"GET /api/v1/ledger/key", func(s *Server) http.HandlerFunc { return s.handleLedgerKey }},
 	{"GET /api/v1/ledger/checkpoint", func(s *Server) http.HandlerFunc { return s.handleLedgerCheckpoint }},
@@ -270,6 +270,10 @@ var routeTable = []route{
 	{"POST /api/v1/sites/{site}/signers", func(s *Server) http.HandlerFunc { return s.authed(s.handlePutSigner) }},
 	{"DELETE /api/v1/sites/{site}/signers/{id}", func(s *Server) http.HandlerFunc { return s.authed(s.handleDeleteSigner) }},
 	{"POST /api/v1/sites/{site}/ledger/erase", func(s *Server) http.HandlerFunc { return s.authed(s.handleLedgerErase) }},
+
+	{"POST /api/v1/itc/runs", func(s *Server) http.HandlerFunc { return s.authed(s.handlePostITCRun) }},
+	{"GET /api/v1/itc/runs", func(s *Server) http.HandlerFunc { return s.authed(s.handleListITCRuns) }},
+	{"GET /api/v1/itc/runs/{id}", func(s *Server) http.HandlerFunc { return s.authed(s.handleGetITCRun) }},
 }
 
 // routePatterns lists the patterns of every route.
@@ -290,12 +294,34 @@ func (s *Server) routes(gat prometheus.Gatherer) {
 			s.mux.Handle(r.pattern, metricsHandler(gat))
 		}
 	}
+	s.dashboardRoutes() // pages, not API: outside routeTable and the OpenAPI document
 }
 
 // authed wraps a handler that needs an authenticated caller.
 func (s *Server) authed(fn func(http.ResponseWriter, *http.Request, auth.Principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		fn(w, r, p)
+	}
+}
+
+// authedStream is authed for GET /api/v1/stream, which also takes the key
+// as the parameter key: a browser's EventSource cannot send headers.
+func (s *Server) authedStream(fn func(http.ResponseWriter, *http.Request, auth.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get("Authorization")
+		if k, ok := r.URL.Query()["key"]; ok {
+			if header != "" || len(k) != 1 {
+				s.writeError(w, r, badParam("key", "…", "give the API key once, in the Authorization header or in the parameter key, not both"))
+				return
+			}
+			header = "Bearer " + k[0]
+		}
+		p, err := s.auth.Authenticate(r.Context(), header)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -25,7 +25,7 @@ import (
 // A heartbeat event ({"time": ms}) comes every Config.Heartbeat.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	v := r.URL.Query()
-	err := onlyParams(v, "site", "asset", "quantity")
+	err := onlyParams(v, "site", "asset", "quantity", "key") // key: see authedStream
 	var site string
 	if err == nil {
 		site, err = siteParam(v)

@@ -2,9 +2,10 @@
 # Runs every check and test of gridlink: gofmt, go vet, and go test -race
 # over all packages, the PostgreSQL conformance run included.
 #
-# Outside peers: the MQTT tests start their own mosquitto processes and the
-# Modbus tests their own pymodbus servers; both are installed from Debian's
-# packages here when missing and the script runs as root.
+# Outside peers: the MQTT tests start their own mosquitto processes, the
+# Modbus tests their own pymodbus servers and the dashboard's test a headless
+# Chromium; all are installed from Debian's packages here when missing and
+# the script runs as root.
 #
 # PostgreSQL: when GRIDLINK_TEST_POSTGRES is unset, this script starts the
 # local Debian PostgreSQL cluster (installing it first when run as root on a
@@ -51,6 +52,7 @@ install_peers() {
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 	command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 	/usr/bin/python3 -c 'import pymodbus' 2>/dev/null || missing+=(python3-pymodbus)
+	[ -x /usr/bin/chromium ] || missing+=(chromium)
 	if [ ${#missing[@]} -eq 0 ]; then
 		return
 	fi

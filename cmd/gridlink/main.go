@@ -1,5 +1,6 @@
 // Command gridlink connects smart-grid assets to one data platform.
 //
+//	gridlink demo     everything on one machine: platform, simulated pilot sites, test cases
 //	gridlink serve    the platform: ingest, storage, query APIs, live stream
 //	gridlink keys     manage API keys
 //	gridlink upload   send a batch file (CSV or NDJSON) to the platform
@@ -7,6 +8,7 @@
 //	gridlink sim      device simulators on their real protocols
 //	gridlink bench    measure ingest and query speed on this machine
 //	gridlink ledger   energy ledger keys, verifier and witness
+//	gridlink itc      the integration test cases: itc list|run
 //
 // Run "gridlink COMMAND -h" for a command's flags.
 package main

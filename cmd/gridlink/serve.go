@@ -48,77 +48,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	st, where, err := openStore(ctx, storeOptions{data: cfg.Data, url: cfg.Store, noFsync: cfg.NoFsync, logger: logger})
+	p, err := startPlatform(ctx, cfg, stdout, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			logger.Error("close store", "err", err)
-		}
-	}()
-	if cfg.Sites != "" {
-		if err := loadSites(ctx, st, cfg.Sites, logger); err != nil {
-			return err
-		}
-	}
-	if err := ensureAdminKey(ctx, st, cfg.Data, stdout); err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api, err := platform.New(platform.Config{
-		Store: st, Catalogue: cim.Default(), Logger: logger, Registerer: reg,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-	})
-	if err != nil {
-		return err
-	}
-	defer api.Close()
-
-	lg, err := startLedger(ctx, cfg, st, api, stdout, logger)
-	if err != nil {
-		return err
-	}
-	sealCtx, stopSealer := context.WithCancel(ctx)
-	sealerDone := make(chan struct{})
-	go func() {
-		defer close(sealerDone)
-		runSealer(sealCtx, lg, st, time.Minute, logger.With("part", "ledger"))
-	}()
-	defer func() {
-		// The sealer ends before the log closes; the log closes (signing
-		// its last checkpoint) before the store does.
-		stopSealer()
-		<-sealerDone
-		if err := lg.Close(); err != nil {
-			logger.Error("close ledger", "err", err)
-		}
-	}()
-
-	if cfg.OCPPListen != "" {
-		d := ocppDeps{st: st, api: api, now: time.Now}
-		cs, err := ocpp.New(ocpp.Config{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey},
-			ocpp.Deps{Registry: d, Sink: d, Sessions: d, IDTags: d, Logger: logger.With("part", "ocpp")})
-		if err != nil {
-			return fmt.Errorf("ocpp: %w", err)
-		}
-		addr, err := cs.Start(cfg.OCPPListen)
-		if err != nil {
-			return fmt.Errorf("ocpp: %w", err)
-		}
-		defer cs.Close()
-		api.SetChargers(ocppCommands{cs})
-		scheme := "ws"
-		if cfg.TLSCert != "" {
-			scheme = "wss"
-		}
-		fmt.Fprintf(stdout, "gridlink: ocpp central system on %s://%s/ocpp/{chargePointId}\n", scheme, addr)
-	}
+	defer p.Close()
+	api, where := p.api, p.where
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -162,6 +97,116 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// runningPlatform is the platform started in-process without its HTTP
+// listener: the store, the API handler, the energy ledger with its sealer
+// and, when configured, the OCPP central system. serve and demo share it.
+type runningPlatform struct {
+	st    store.Store
+	where string // "sqlite" or "postgres"
+	api   *platform.Server
+	// ocppAddr is the central system's address ("" when not started).
+	ocppAddr string
+	// closers run in reverse order on Close.
+	closers []func()
+}
+
+// Close stops what startPlatform started, in reverse order: the central
+// system, the sealer and the ledger, the API, then the store.
+func (p *runningPlatform) Close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}
+
+// startPlatform opens the store, loads cfg.Sites, makes the first admin
+// key, and starts the API, the energy ledger (with its sealer) and the
+// OCPP central system, printing what serve prints. On error, what was
+// started is stopped.
+func startPlatform(ctx context.Context, cfg serveConfig, stdout io.Writer, logger *slog.Logger) (_ *runningPlatform, err error) {
+	p := &runningPlatform{}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	st, where, err := openStore(ctx, storeOptions{data: cfg.Data, url: cfg.Store, noFsync: cfg.NoFsync, logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	p.st, p.where = st, where
+	p.closers = append(p.closers, func() {
+		if err := st.Close(); err != nil {
+			logger.Error("close store", "err", err)
+		}
+	})
+	if cfg.Sites != "" {
+		if err := loadSites(ctx, st, cfg.Sites, logger); err != nil {
+			return nil, err
+		}
+	}
+	if err := ensureAdminKey(ctx, st, cfg.Data, stdout); err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api, err := platform.New(platform.Config{
+		Store: st, Catalogue: cim.Default(), Logger: logger, Registerer: reg,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.api = api
+	p.closers = append(p.closers, func() { api.Close() })
+
+	lg, err := startLedger(ctx, cfg, st, api, stdout, logger)
+	if err != nil {
+		return nil, err
+	}
+	sealCtx, stopSealer := context.WithCancel(ctx)
+	sealerDone := make(chan struct{})
+	go func() {
+		defer close(sealerDone)
+		runSealer(sealCtx, lg, st, time.Minute, logger.With("part", "ledger"))
+	}()
+	p.closers = append(p.closers, func() {
+		// The sealer ends before the log closes; the log closes (signing
+		// its last checkpoint) before the store does.
+		stopSealer()
+		<-sealerDone
+		if err := lg.Close(); err != nil {
+			logger.Error("close ledger", "err", err)
+		}
+	})
+
+	if cfg.OCPPListen != "" {
+		d := ocppDeps{st: st, api: api, now: time.Now}
+		cs, err := ocpp.New(ocpp.Config{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey},
+			ocpp.Deps{Registry: d, Sink: d, Sessions: d, IDTags: d, Logger: logger.With("part", "ocpp")})
+		if err != nil {
+			return nil, fmt.Errorf("ocpp: %w", err)
+		}
+		addr, err := cs.Start(cfg.OCPPListen)
+		if err != nil {
+			return nil, fmt.Errorf("ocpp: %w", err)
+		}
+		p.closers = append(p.closers, func() { cs.Close() })
+		api.SetChargers(ocppCommands{cs})
+		scheme := "ws"
+		if cfg.TLSCert != "" {
+			scheme = "wss"
+		}
+		p.ocppAddr = addr
+		fmt.Fprintf(stdout, "gridlink: ocpp central system on %s://%s/ocpp/{chargePointId}\n", scheme, addr)
+	}
+	return p, nil
 }
 
 // loadSites puts every site and asset of the site files in dir.

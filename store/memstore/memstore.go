@@ -39,7 +39,8 @@ type Store struct {
 	secrets  map[string]chargePointSecret           // charge point → credentials
 	tags     map[string]map[string]store.IDTagEntry // site → store.IDTagKey → tag
 
-	ledger ledger // the energy ledger (ledger.go), under its own lock
+	ledger ledger  // the energy ledger (ledger.go), under its own lock
+	itc    itcRuns // integration test runs (itc.go), under their own lock
 }
 
 var _ store.Store = (*Store)(nil)

@@ -76,9 +76,12 @@ func undoLedger(schema string) []string {
 	for _, table := range []string{"ledger_entries", "ledger_hashes", "ledger_state", "ledger_checkpoints", "ledger_subjects", "ledger_signers"} {
 		qs = append(qs, "DROP TABLE "+pgx.Identifier{schema, table}.Sanitize())
 	}
-	return append(qs,
+	qs = append(qs,
 		"ALTER TABLE "+pgx.Identifier{schema, "assets"}.Sanitize()+" DROP COLUMN ledger",
 		"DELETE FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" WHERE version = 3")
+	// Later migrations go too: Open applies those above the highest
+	// version recorded.
+	return append(qs, undoITC(schema)...)
 }
 
 // ledgerBench makes entries of about 200 bytes and their stored hashes,

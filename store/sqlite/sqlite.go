@@ -206,11 +206,12 @@ CREATE TABLE IF NOT EXISTS wal(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 var migrations = map[int]string{
 	1: chargingSchema,
 	2: ledgerSchema,
+	3: itcSchema,
 }
 
 // schemaVersion is the version this code writes: one more than the last
 // migration.
-const schemaVersion = 3
+const schemaVersion = 4
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {

@@ -1,0 +1,97 @@
+//go:build !edge
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestITCList lists the embedded catalogue, one line per case.
+func TestITCList(t *testing.T) {
+	code, out, errOut := gridlink(t, "itc", "list")
+	if code != 0 {
+		t.Fatalf("itc list: exit %d\n%s", code, errOut)
+	}
+	for _, id := range []string{"ITC1.01", "ITC2.01", "IT10.01", "FLT1.01"} {
+		if !strings.Contains(out, id) {
+			t.Errorf("itc list lacks %s:\n%s", id, out)
+		}
+	}
+	if code, _, errOut := gridlink(t, "itc", "run", "--platform", "http://127.0.0.1:1", "--key", "k", "--case", "ITC99.99"); code != 1 || !strings.Contains(errOut, "ITC99.99") {
+		t.Errorf("unknown case: exit %d, %s", code, errOut)
+	}
+	if code, _, _ := gridlink(t, "itc", "run"); code != 2 {
+		t.Errorf("itc run without --platform: exit %d, want 2", code)
+	}
+}
+
+// TestITCRunSimulate runs `gridlink itc run --simulate` against `gridlink
+// serve` in another process: the smart meter and plug cases pass, measured
+// against simulators and a gateway the runner started itself, the reports
+// are written, and the exit code says so. A case whose asset the site
+// lacks is not run and makes the exit code 1.
+func TestITCRunSimulate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	dir := t.TempDir()
+	siteDir := filepath.Join(dir, "sites")
+	os.MkdirAll(siteDir, 0o755)
+	os.WriteFile(filepath.Join(siteDir, "bristol.yaml"), []byte(`site: {id: bristol, name: Bristol, country: GB, timezone: Europe/London}
+assets:
+  - {id: house-01/meter, type: smart_meter, make: Eastron, model: SDM630}
+  - {id: house-01/plug-01, type: energy_asset, make: TP-Link, model: Kasa KP115}
+`), 0o644)
+	plat := startServer(t, "--data", filepath.Join(dir, "data"), "--sites", siteDir)
+	report := filepath.Join(dir, "report")
+	cmd := exec.Command(binary, "itc", "run", "--platform", plat.url, "--key", plat.key, "--simulate",
+		"--case", "ITC1.01", "--case", "ITC4.01", "--window", "5s", "--report", report)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		t.Fatalf("itc run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), tail(stderr.String(), 3000))
+	}
+	out := stdout.String()
+	for _, want := range []string{"ITC1.01", "ITC4.01", "passed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(report, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run struct {
+		Results []struct {
+			Case, Status string
+			Assets       []struct{ Asset string }
+		}
+	}
+	if err := json.Unmarshal(b, &run); err != nil || len(run.Results) != 2 {
+		t.Fatalf("report.json: %v, %s", err, b)
+	}
+	for _, r := range run.Results {
+		if r.Status != "passed" || len(r.Assets) != 1 {
+			t.Errorf("%+v", r)
+		}
+	}
+	for _, f := range []string{"report.md", "junit.xml", "report.html"} {
+		if _, err := os.Stat(filepath.Join(report, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("itc run:\n%s", out)
+
+	// No charging point on the site: ITC2.01 is not run, exit 1.
+	cmd = exec.Command(binary, "itc", "run", "--platform", plat.url, "--key", plat.key, "--case", "ITC2.01", "--window", "1s")
+	b, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), "no charging_point with a device truth") {
+		t.Errorf("ITC2.01 without a charger: exit %d\n%s", cmd.ProcessState.ExitCode(), b)
+	}
+}

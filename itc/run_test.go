@@ -1,0 +1,385 @@
+package itc
+
+import (
+	"context"
+	"math"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/platform"
+	"github.com/gridlink/gridlink/platform/auth"
+	"github.com/gridlink/gridlink/profile"
+	"github.com/gridlink/gridlink/sim"
+	"github.com/gridlink/gridlink/store/sqlite"
+)
+
+// testPlatform is a real platform (SQLite in a temporary directory) behind
+// a real HTTP server, with one site and an admin key.
+func testPlatform(t *testing.T, assets ...cim.Asset) (url, admin string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := t.Context()
+	if err := st.PutSite(ctx, cim.Site{ID: "bristol", Name: "Bristol", Country: "GB", Timezone: "Europe/London"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range assets {
+		a.Site = "bristol"
+		if err := st.PutAsset(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := platform.New(platform.Config{Store: st, Heartbeat: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { srv.Close(); ts.Close() })
+	secret, k := auth.NewKey("", "admin", "itc-test", time.Now())
+	if err := st.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	return ts.URL, secret
+}
+
+var (
+	meter = cim.Asset{ID: "house-01/meter", Type: cim.SmartMeter, Make: "Eastron", Model: "SDM630"}
+	plug  = cim.Asset{ID: "house-01/plug-01", Type: cim.EnergyAsset, Make: "TP-Link", Model: "Kasa KP115"}
+)
+
+// testCases are cases built in Go, as the catalogue would hold them.
+func testCases() []*Case {
+	store := Pass{Check: "store", ValuesEqual: true, MinCompleteness: 80, MaxDelayP99: Duration(5 * time.Second)}
+	sus := Suspend{NoDataWithin: Duration(3 * time.Second), ComponentDown: []string{"platform"}}
+	return []*Case{
+		{ID: "ITC1.01", Name: "Smart Meter Integration", AssetUnderTest: cim.SmartMeter, IntegrationType: 2, Pass: store, Suspension: sus},
+		{ID: "ITC4.01", Name: "Energy Asset Integration", AssetUnderTest: cim.EnergyAsset, IntegrationType: 2, Dependencies: []string{"ITC1.01"}, Pass: store, Suspension: sus},
+		{ID: "ITC2.01", Name: "Charging Point Integration", AssetUnderTest: cim.ChargingPoint, IntegrationType: 5, Pass: store, Suspension: sus},
+	}
+}
+
+// simulate starts simulators and a gateway for the platform's site.
+func simulate(t *testing.T, tg Target, opt SimOptions) *Simulation {
+	t.Helper()
+	s, err := Simulate(t.Context(), tg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func results(r *Run) map[string]Result {
+	out := map[string]Result{}
+	for _, res := range r.Results {
+		out[res.Case] = res
+	}
+	return out
+}
+
+// TestExecutePasses runs a smart meter and a smart plug behind a gateway
+// against a real platform: both cases pass, measured per cycle, and a case
+// with no such asset on the site is not run, saying why.
+func TestExecutePasses(t *testing.T) {
+	url, admin := testPlatform(t, meter, plug)
+	tg := Target{Platform: url, Key: admin}
+	s := simulate(t, tg, SimOptions{Seed: 3})
+	tg.Truth = s.Truth()
+	var progress int
+	run, err := Execute(t.Context(), testCases(), tg, Options{Window: 4 * time.Second, Progress: func(Progress) { progress++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := results(run)
+	for _, id := range []string{"ITC1.01", "ITC4.01"} {
+		res := rs[id]
+		if res.Status != Passed || res.Site != "bristol" || len(res.Assets) != 1 {
+			t.Fatalf("%s: %s %q, %+v", id, res.Status, res.Reason, res)
+		}
+		a := res.Assets[0]
+		if a.Cycles < 3 || a.Arrived != a.Cycles || a.Equal != a.Cycles || a.Completeness != 100 || a.DelayP99 <= 0 || a.DelayMax < a.DelayP50 || len(a.Series) == 0 {
+			t.Errorf("%s %s: measures %+v", id, a.Asset, a)
+		}
+		t.Logf("%s %s: %d cycles, delay p50 %v p99 %v", id, a.Asset, a.Cycles, a.DelayP50, a.DelayP99)
+	}
+	if res := rs["ITC2.01"]; res.Status != NotRun || !strings.Contains(res.Reason, "no charging_point with a device truth on sites bristol") {
+		t.Errorf("ITC2.01: %s %q", res.Status, res.Reason)
+	}
+	if progress == 0 {
+		t.Error("no progress reported")
+	}
+}
+
+// TestExecuteWrongScale: a gateway whose profile has a wrong register scale
+// fails ITC1.01 with a reason naming the asset, quantity and both values;
+// the case depending on it is not run.
+func TestExecuteWrongScale(t *testing.T) {
+	url, admin := testPlatform(t, meter, plug)
+	set, err := profile.Embedded(cim.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := set.Get("eastron-sdm630"); !ok {
+		t.Fatal("no eastron-sdm630 profile")
+	}
+	src, err := os.ReadFile("../profile/profiles/eastron-sdm630.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strings.Replace(string(src), "quantity: active_power, unit: W}", "quantity: active_power, unit: W, scale: 10}", 1)
+	if wrong == string(src) {
+		t.Fatal("profile not changed")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "eastron-sdm630.yaml"), []byte(wrong), 0o644)
+	tg := Target{Platform: url, Key: admin}
+	s := simulate(t, tg, SimOptions{Seed: 4, GatewayProfiles: dir})
+	tg.Truth = s.Truth()
+	run, err := Execute(t.Context(), testCases()[:2], tg, Options{Window: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := results(run)
+	res := rs["ITC1.01"]
+	if res.Status != Failed || !strings.Contains(res.Reason, "house-01/meter active_power") ||
+		!strings.Contains(res.Reason, "the device held") || !strings.Contains(res.Reason, "the platform holds") {
+		t.Fatalf("ITC1.01: %s %q", res.Status, res.Reason)
+	}
+	if len(res.Assets) != 1 || len(res.Assets[0].Mismatches) == 0 {
+		t.Fatalf("ITC1.01 measures: %+v", res.Assets)
+	}
+	m := res.Assets[0].Mismatches[0]
+	// About 10 ×: a reading near a cycle boundary may hold the next
+	// cycle's value.
+	if ratio := m.Platform / m.Device; m.Quantity != "active_power" || ratio < 9 || ratio > 11 {
+		t.Errorf("mismatch %+v: want the platform at about 10 × the device", m)
+	}
+	if r4 := rs["ITC4.01"]; r4.Status != NotRun || r4.Reason != "dependency ITC1.01 failed" {
+		t.Errorf("ITC4.01: %s %q", r4.Status, r4.Reason)
+	}
+	t.Logf("ITC1.01: %s", res.Reason)
+}
+
+// TestExecuteWrongKey: a gateway with a wrong ingest key gets nothing into
+// the platform; the case is suspended within its bound, saying no reading
+// arrived and that the platform refused the gateway's key.
+func TestExecuteWrongKey(t *testing.T) {
+	url, admin := testPlatform(t, meter)
+	tg := Target{Platform: url, Key: admin}
+	s := simulate(t, tg, SimOptions{Seed: 5, IngestKey: "gl_wrong_key_0000000000000000"})
+	tg.Truth = s.Truth()
+	start := time.Now()
+	run, err := Execute(t.Context(), testCases()[:1], tg, Options{Window: 30 * time.Second, Faults: s.Faults()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := results(run)["ITC1.01"]
+	if res.Status != Suspended || !strings.Contains(res.Reason, "no reading of bristol/house-01/meter reached the platform within 3s") ||
+		!strings.Contains(res.Reason, "unauthorized") {
+		t.Fatalf("ITC1.01: %s %q", res.Status, res.Reason)
+	}
+	// Suspended by its no-data bound, not at the end of the window.
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v", d)
+	}
+	t.Logf("ITC1.01: %s", res.Reason)
+}
+
+// TestExecuteFaults: without an injector a fault case is not run; with the
+// simulation's, a meter counter reset is stored as the device held it.
+func TestExecuteFaults(t *testing.T) {
+	url, admin := testPlatform(t, meter, plug)
+	tg := Target{Platform: url, Key: admin}
+	s := simulate(t, tg, SimOptions{Seed: 6})
+	tg.Truth = s.Truth()
+	sus := Suspend{NoDataWithin: Duration(2 * time.Second)}
+	pass := Pass{Check: "store", ValuesEqual: true, MinCompleteness: 80}
+	cases := []*Case{
+		{ID: "FLT3.01", Name: "Meter counter reset", AssetUnderTest: cim.SmartMeter, Fault: "counter_reset", Pass: pass, Suspension: sus},
+		{ID: "FLT2.01", Name: "Device silent", AssetUnderTest: cim.SmartMeter, Fault: "device_silent", Pass: pass, Suspension: sus},
+		{ID: "FLT4.01", Name: "Clock offset", AssetUnderTest: cim.SmartMeter, Fault: "clock_offset", Pass: pass, Suspension: sus},
+	}
+	run, err := Execute(t.Context(), cases[:1], tg, Options{Window: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := results(run)["FLT3.01"]; res.Status != NotRun || !strings.Contains(res.Reason, "needs --simulate") {
+		t.Errorf("without an injector: %s %q", res.Status, res.Reason)
+	}
+	run, err = Execute(t.Context(), cases, tg, Options{Window: 2 * time.Second, Faults: s.Faults()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := results(run)
+	if res := rs["FLT3.01"]; res.Status != Passed {
+		t.Errorf("counter reset: %s %q", res.Status, res.Reason)
+	}
+	// The plug keeps being read while the meter is silent; the meter
+	// itself recorded nothing to compare, so the case cannot show more.
+	if res := rs["FLT2.01"]; res.Status == NotRun {
+		t.Errorf("device silent: %s %q", res.Status, res.Reason)
+	}
+	if res := rs["FLT4.01"]; res.Status != NotRun || !strings.Contains(res.Reason, "not simulated") {
+		t.Errorf("clock offset: %s %q", res.Status, res.Reason)
+	}
+}
+
+// TestExecutePlatformUnreachable: a platform that does not answer
+// suspends every case at once instead of hanging.
+func TestExecutePlatformUnreachable(t *testing.T) {
+	ts := httptest.NewServer(nil)
+	url := ts.URL
+	ts.Close()
+	run, err := Execute(t.Context(), testCases(), Target{Platform: url, Key: "k"}, Options{Window: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range run.Results {
+		if res.Status != Suspended || !strings.Contains(res.Reason, "is not ready") {
+			t.Errorf("%s: %s %q", res.Case, res.Status, res.Reason)
+		}
+	}
+	if _, err := Execute(t.Context(), nil, Target{Platform: "ftp://x", Key: "k"}, Options{}); err == nil || !strings.Contains(err.Error(), "platform") {
+		t.Errorf("bad platform URL: %v", err)
+	}
+}
+
+// edgeWindow is 1-second cycles of one series from t0 (cycles -3 to 12,
+// the window being 0 to 9), each holding 100+i, read once per cycle
+// at off past its start.
+func edgeWindow(t0 time.Time, off time.Duration) ([]sim.CycleRecord, []cim.Reading) {
+	var truth []sim.CycleRecord
+	var got []cim.Reading
+	for i := -3; i < 13; i++ {
+		s := t0.Add(time.Duration(i) * time.Second)
+		v := float64(100 + i)
+		truth = append(truth, sim.CycleRecord{Asset: "house-01/meter", Cycle: int64(i), Start: s, End: s.Add(time.Second),
+			Values: []sim.HeldValue{{Quantity: "active_power", Phase: cim.PhaseTotal, Value: v}}})
+		got = append(got, cim.Reading{SeriesKey: cim.SeriesKey{Asset: "house-01/meter", Quantity: "active_power", Phase: cim.PhaseTotal},
+			Point: cim.Point{Time: s.Add(off).UnixMilli(), Value: v}})
+	}
+	return truth, got
+}
+
+// TestMeasureWindowEdge checks that a reading stamped just past the
+// window's end meets the next cycle (fetched with the margin), not the
+// window's last cycle, and that only the window's cycles are counted.
+func TestMeasureWindowEdge(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 3, 33, 19, 750_000_000, time.UTC)
+	from, to := t0, t0.Add(10*time.Second)
+	// Stamped at the very start of each cycle: the one at the window's
+	// end (to) is the first cycle after it.
+	truth, got := edgeWindow(t0, 0)
+	m := measure("house-01/meter", from, to, truth, got, nil, cim.Default())
+	if m.Cycles != 10 || m.Arrived != 10 || m.Equal != 10 || m.mismatched != 0 || len(m.Mismatches) != 0 {
+		t.Fatalf("cycles %d arrived %d equal %d mismatched %d %v; want 10 10 10 0", m.Cycles, m.Arrived, m.Equal, m.mismatched, m.Mismatches)
+	}
+	c := testCases()[0]
+	c.Pass.MaxDelayP99 = 0 // no live feed here
+	if why := judge(c, "bristol", m); why != "" {
+		t.Errorf("judge: %s", why)
+	}
+	// A late poll, 260 ms into each next cycle, is still the next cycle's.
+	truth, got = edgeWindow(t0, 260*time.Millisecond)
+	if m := measure("house-01/meter", from, to, truth, got, nil, cim.Default()); m.Equal != 10 {
+		t.Errorf("late poll: equal %d of %d", m.Equal, m.Arrived)
+	}
+}
+
+// TestMeasureUnequalCycle checks the verdict per cycle: a wrong value
+// inside one cycle makes that cycle unequal, is the reason's evidence,
+// and fails the case.
+func TestMeasureUnequalCycle(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 3, 33, 19, 750_000_000, time.UTC)
+	truth, got := edgeWindow(t0, 500*time.Millisecond)
+	got[3+4].Value = 999 // cycle 4
+	m := measure("house-01/meter", t0, t0.Add(10*time.Second), truth, got, nil, cim.Default())
+	if m.Arrived != 10 || m.Equal != 9 || m.mismatched != 1 || len(m.Mismatches) != 1 {
+		t.Fatalf("arrived %d equal %d mismatched %d; want 10 9 1", m.Arrived, m.Equal, m.mismatched)
+	}
+	if mm := m.Mismatches[0]; mm.Device != 104 || mm.Platform != 999 {
+		t.Errorf("mismatch %+v", mm)
+	}
+	why := judge(testCases()[0], "bristol", m)
+	if !strings.Contains(why, "the device held 104, the platform holds 999") || !strings.Contains(why, "9 of 10 arrived cycles equal") {
+		t.Errorf("reason %q", why)
+	}
+}
+
+// TestMeasureDerivedSeries checks that a series the device never held
+// (the platform's own derivation) is set aside, not a mismatch, and that
+// a result with such readings still writes as JSON (no NaN).
+func TestMeasureDerivedSeries(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 3, 33, 19, 750_000_000, time.UTC)
+	truth, got := edgeWindow(t0, 500*time.Millisecond)
+	for i := range 10 {
+		got = append(got, cim.Reading{SeriesKey: cim.SeriesKey{Asset: "house-01/meter", Quantity: "ev_session_energy", Phase: cim.PhaseTotal},
+			Point: cim.Point{Time: t0.Add(time.Duration(i)*time.Second + 500*time.Millisecond).UnixMilli(), Value: float64(i)}})
+	}
+	// A series held in some cycles only: its reading in another cycle is
+	// unexpected, and has no device value to report.
+	truth[5].Values = append(truth[5].Values, sim.HeldValue{Quantity: "voltage", Phase: cim.PhaseL1, Value: 230})
+	got = append(got, cim.Reading{SeriesKey: cim.SeriesKey{Asset: "house-01/meter", Quantity: "voltage", Phase: cim.PhaseL1},
+		Point: cim.Point{Time: t0.Add(3*time.Second + 400*time.Millisecond).UnixMilli(), Value: 231}},
+		cim.Reading{SeriesKey: cim.SeriesKey{Asset: "house-01/meter", Quantity: "voltage", Phase: cim.PhaseL1},
+			Point: cim.Point{Time: t0.Add(2*time.Second + 400*time.Millisecond).UnixMilli(), Value: 230}})
+	m := measure("house-01/meter", t0, t0.Add(10*time.Second), truth, got, nil, cim.Default())
+	if m.derived != 10 || m.Equal != 10 || len(m.Mismatches) != 0 {
+		t.Fatalf("derived %d equal %d mismatches %v; want 10 10 none", m.derived, m.Equal, m.Mismatches)
+	}
+	c := testCases()[0]
+	c.Pass.MaxDelayP99 = 0 // no live feed here
+	if why := judge(c, "bristol", m); why != "" {
+		t.Errorf("judge: %s", why)
+	}
+	run := &Run{ID: "r", Results: []Result{{Case: "ITC2.01", Status: Passed, Assets: []AssetResult{m.AssetResult}}}}
+	var b strings.Builder
+	if err := WriteJSON(&b, run); err != nil {
+		t.Fatalf("WriteJSON: %v", err)
+	}
+	if strings.Contains(b.String(), "NaN") {
+		t.Errorf("JSON holds NaN")
+	}
+}
+
+// TestMeasureNoNaN checks that non-finite platform values never reach a
+// result: WriteJSON must always work on what measure returns.
+func TestMeasureNoNaN(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 3, 33, 19, 750_000_000, time.UTC)
+	truth, got := edgeWindow(t0, 500*time.Millisecond)
+	got[3+2].Value = math.NaN()
+	got[3+6].Value = math.Inf(1)
+	got[3+7].Value = 5 // a real mismatch, reported
+	m := measure("house-01/meter", t0, t0.Add(10*time.Second), truth, got, nil, cim.Default())
+	run := &Run{ID: "r", Results: []Result{{Case: "ITC1.01", Status: Failed, Reason: judge(testCases()[0], "bristol", m), Assets: []AssetResult{m.AssetResult}}}}
+	var b strings.Builder
+	if err := WriteJSON(&b, run); err != nil {
+		t.Fatalf("WriteJSON: %v", err)
+	}
+	if m.Arrived != 8 || m.Equal != 7 {
+		t.Errorf("arrived %d equal %d; want 8 7", m.Arrived, m.Equal)
+	}
+}
+
+// TestMeasureLostSeries checks that a series the device held but the
+// platform never got fails completeness and is named in the reason.
+func TestMeasureLostSeries(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 3, 33, 19, 750_000_000, time.UTC)
+	truth, got := edgeWindow(t0, 500*time.Millisecond)
+	for i := range truth {
+		truth[i].Values = append(truth[i].Values, sim.HeldValue{Quantity: "ev_current_offered", Value: 16})
+	}
+	m := measure("house-01/meter", t0, t0.Add(10*time.Second), truth, got, nil, cim.Default())
+	why := judge(testCases()[0], "bristol", m)
+	if m.Arrived != 0 || !strings.Contains(why, "no reading at all of ev_current_offered total") {
+		t.Errorf("arrived %d, reason %q", m.Arrived, why)
+	}
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// ITCRunInfo is one stored run of the integration test cases (package
+// itc): its id, start and the run's JSON body as the platform received it.
+// The store does not read the body; the platform summarises it.
+type ITCRunInfo struct {
+	ID    string
+	Start time.Time // UTC, millisecond precision
+	Body  []byte
+}
+
+// MaxITCRunID bounds the length of a run id, in bytes.
+const MaxITCRunID = 200
+
+// ITCRuns keeps the results of integration test runs. Drivers implement it
+// beside Store; the platform finds it with a type assertion, as it does
+// Ledger.
+type ITCRuns interface {
+	// PutITCRun stores a run, replacing one of the same id (a run posted
+	// again, say after a retry). The id must pass CheckITCRunID.
+	PutITCRun(ctx context.Context, id string, start time.Time, body []byte) error
+	// ListITCRuns returns up to limit runs, newest start first (equal
+	// starts: greater id first); limit <= 0 means every run.
+	ListITCRuns(ctx context.Context, limit int) ([]ITCRunInfo, error)
+	// GetITCRun returns a run's body, or ErrNotFound.
+	GetITCRun(ctx context.Context, id string) ([]byte, error)
+}
+
+// CheckITCRunID refuses an id that is empty, longer than MaxITCRunID
+// bytes, not UTF-8 or holding control characters, so that every driver
+// keeps the same ids.
+func CheckITCRunID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("itc run id: empty")
+	case len(id) > MaxITCRunID:
+		return fmt.Errorf("itc run id %.40q…: longer than %d bytes", id, MaxITCRunID)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("itc run id %q: not valid UTF-8", id)
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("itc run id %q: holds a control character", id)
+		}
+	}
+	return nil
+}
