@@ -160,7 +160,9 @@ func (r *runner) run(ctx context.Context) {
 
 func (r *runner) pollLoop(ctx context.Context) {
 	next := r.nextSlot(r.now())
-	timer := time.NewTimer(time.Until(next))
+	// Waits are measured on r.now's clock: a clock set ahead (Options.Now)
+	// must not delay the polls by its offset.
+	timer := time.NewTimer(next.Sub(r.now()))
 	defer timer.Stop()
 	for {
 		select {
@@ -193,7 +195,7 @@ func (r *runner) pollLoop(ctx context.Context) {
 		at := next
 		r.status.NextAttempt = &at
 		r.mu.Unlock()
-		timer.Reset(time.Until(next))
+		timer.Reset(next.Sub(r.now()))
 	}
 }
 

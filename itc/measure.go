@@ -46,7 +46,9 @@ type measured struct {
 // the window's edges then meet the cycle they belong to rather than its
 // neighbour. Only cycles starting in [from, to) are counted and judged.
 func measure(asset string, from, to time.Time, truth []sim.CycleRecord, got []cim.Reading, arrivals []arrival, cat *cim.Catalogue) measured {
-	inWindow := func(rec *sim.CycleRecord) bool { return !rec.Start.Before(from) && rec.Start.Before(to) }
+	// Only cycles wholly inside the window are judged: the polls of a cycle
+	// that runs past the window's end may come after a fault is undone.
+	inWindow := func(rec *sim.CycleRecord) bool { return !rec.Start.Before(from) && !rec.End.After(to) }
 	var window []sim.CycleRecord
 	held := map[cim.SeriesKey]bool{}
 	for i := range truth {
@@ -75,7 +77,10 @@ func measure(asset string, from, to time.Time, truth []sim.CycleRecord, got []ci
 	cmp := sim.Compare(truth, got, sim.Tolerance{Boundary: boundary, Relative: 1e-6})
 
 	// A cycle arrived when a reading of each series the device held falls
-	// in it; it is equal when each of those matched the device's value and
+	// in it — from its start to just past its end: a reading stamped just
+	// before the start belongs to the previous cycle as far as arrival goes
+	// (else the last cycle of a window looks arrived before any of its
+	// readings did); it is equal when each of those matched the device's value and
 	// no reading well inside it (away from either boundary) differs.
 	bySeries := map[cim.SeriesKey][]int64{}
 	for _, r := range got {
@@ -91,7 +96,7 @@ func measure(asset string, from, to time.Time, truth []sim.CycleRecord, got []ci
 			continue
 		}
 		all := len(rec.Values) > 0
-		lo, hi := rec.Start.Add(-boundary).UnixMilli(), rec.End.Add(boundary).UnixMilli()
+		lo, hi := rec.Start.UnixMilli(), rec.End.Add(boundary).UnixMilli()
 		for _, v := range rec.Values {
 			ts := bySeries[cim.SeriesKey{Asset: asset, Quantity: v.Quantity, Phase: v.Phase}]
 			j := sort.Search(len(ts), func(k int) bool { return ts[k] >= lo })

@@ -57,6 +57,17 @@ type FaultInjector interface {
 	Inject(ctx context.Context, fault string, site string) (undo func(context.Context) error, err error)
 }
 
+// ClockInjector is an optional part of a FaultInjector that sets a site's
+// gateway clock offset ahead of true time, for a clock_offset case: the
+// offset is the case's, which Inject does not carry. Undo sets it right.
+type ClockInjector interface {
+	InjectClock(ctx context.Context, site string, offset time.Duration) (undo func(context.Context) error, err error)
+	// StampedByGateway says whether the gateway stamps an asset's readings
+	// with its own clock: a device sending its own time is untouched by
+	// the gateway's clock, and is not what a clock_offset case checks.
+	StampedByGateway(site, asset string) bool
+}
+
 // Diagnoser is an optional part of a FaultInjector that knows the
 // components it runs: Diagnose says, in a few words, what is wrong with
 // a site's gateway and devices ("" when nothing is known), for the reason
@@ -119,11 +130,17 @@ func Execute(ctx context.Context, cases []*Case, t Target, opt Options) (*Run, e
 	// Each case on each site with assets under test.
 	var units []*unit
 	byCase := map[*Case][]*unit{}
+	ownClock := map[*Case][]string{} // assets left out of a clock case
+	clocks, _ := opt.Faults.(ClockInjector)
 	for _, c := range cases {
 		for _, site := range sites {
 			u := &unit{c: c, site: site}
 			for _, a := range assets[site] {
 				if !slices.Contains(c.Checked(), a.Type) {
+					continue
+				}
+				if c.Fault == "clock_offset" && clocks != nil && !clocks.StampedByGateway(site, a.ID) {
+					ownClock[c] = append(ownClock[c], site+"/"+a.ID)
 					continue
 				}
 				// A ledger case is about the assets a site marks for the
@@ -182,6 +199,9 @@ func Execute(ctx context.Context, cases []*Case, t Target, opt Options) (*Run, e
 			reason := fmt.Sprintf("no %s with a device truth on sites %s", what, strings.Join(sites, ", "))
 			if len(srcErrs) > 0 {
 				reason += " (" + strings.Join(srcErrs, "; ") + ")"
+			}
+			if own := ownClock[c]; len(own) > 0 {
+				reason += "; " + strings.Join(own, ", ") + " send their own time, which the gateway's clock does not touch"
 			}
 			run.Results = append(run.Results, *r.result(c, "", NotRun, reason))
 			r.progress(c.ID, "done", reason)
@@ -357,7 +377,11 @@ func (r *runner) observe(ctx context.Context, units []*unit, window time.Duratio
 		}
 		r.progress(u.c.ID, "start", "injecting "+u.c.Fault+" on "+u.site)
 		var err error
-		undo, err = faults.Inject(ctx, u.c.Fault, u.site)
+		if ci, ok := faults.(ClockInjector); ok && u.c.Fault == "clock_offset" {
+			undo, err = ci.InjectClock(ctx, u.site, time.Duration(u.c.ClockOffset))
+		} else {
+			undo, err = faults.Inject(ctx, u.c.Fault, u.site)
+		}
 		if err != nil {
 			u.res.Status, u.res.Reason = NotRun, fmt.Sprintf("could not inject %s on %s: %v", u.c.Fault, u.site, err)
 			return
@@ -557,6 +581,13 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 			return
 		}
 	}
+	// A gateway clock ahead stamps each reading shift after the device's
+	// cycle: the platform's window is read that much later and matched
+	// with the cycles shift earlier.
+	var shift time.Duration
+	if u.c.Fault == "clock_offset" {
+		shift = time.Duration(u.c.ClockOffset)
+	}
 	var reasons []string
 	suspended := false
 	measuredAny := false
@@ -570,13 +601,17 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 		var got []cim.Reading
 		if ledger != nil {
 			got = inSpan(ledger[ledgerKey(u.site, a.asset.ID)], from.Add(-time.Second), to.Add(grace))
-		} else if got, err = r.cl.readings(ctx, u.site, a.asset.ID, from.Add(-time.Second), to.Add(grace)); err != nil {
+		} else if got, err = r.cl.readings(ctx, u.site, a.asset.ID, from.Add(shift-time.Second), to.Add(shift+grace)); err != nil {
 			reasons = append(reasons, fmt.Sprintf("the readings of %s cannot be read: %v", a.asset.ID, err))
 			suspended = true
 			continue
 		}
+		if shift != 0 {
+			got = shifted(got, shift)
+		}
 		var arr []arrival
 		for _, x := range r.arrivals[u.site] {
+			x.time -= shift.Milliseconds()
 			if x.series.Asset == a.asset.ID && !cim.TimeOf(x.time).Before(from) && cim.TimeOf(x.time).Before(to) {
 				arr = append(arr, x)
 			}
@@ -588,6 +623,9 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 		measuredAny = true
 		u.res.Assets = append(u.res.Assets, m.AssetResult)
 		if why := judge(u.c, u.site, m); why != "" {
+			if shift != 0 {
+				why += fmt.Sprintf(" (readings stamped %v ahead by the gateway's clock, matched with the cycles %v earlier)", shift, shift)
+			}
 			reasons = append(reasons, why)
 		}
 	}
@@ -603,6 +641,15 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 	default:
 		u.res.Status = Passed
 	}
+	// What the platform refused explains a clock case that failed: a stamp
+	// beyond cim.MaxFutureSkew is refused, naming its time.
+	if shift != 0 && len(reasons) > 0 {
+		if d, ok := r.opt.Faults.(Diagnoser); ok {
+			if s := d.Diagnose(u.site); s != "" && !strings.Contains(u.res.Reason, s) {
+				reasons = append(reasons, s)
+			}
+		}
+	}
 	if len(reasons) > 0 {
 		if len(reasons) > 3 {
 			reasons = append(reasons[:3], fmt.Sprintf("and %d more assets", len(reasons)-3))
@@ -613,6 +660,16 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 		}
 		u.res.Reason = msg
 	}
+}
+
+// shifted returns copies of readings stamped shift earlier.
+func shifted(rs []cim.Reading, shift time.Duration) []cim.Reading {
+	out := make([]cim.Reading, len(rs))
+	for i, x := range rs {
+		x.Time -= shift.Milliseconds()
+		out[i] = x
+	}
+	return out
 }
 
 // inSpan keeps readings with times in [from, to).

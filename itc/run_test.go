@@ -1,8 +1,11 @@
 package itc
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -227,8 +230,76 @@ func TestExecuteFaults(t *testing.T) {
 	if res := rs["FLT2.01"]; res.Status == NotRun {
 		t.Errorf("device silent: %s %q", res.Status, res.Reason)
 	}
-	if res := rs["FLT4.01"]; res.Status != NotRun || !strings.Contains(res.Reason, "not simulated") {
+	// A clock case with no offset is not run, saying why.
+	if res := rs["FLT4.01"]; res.Status != NotRun || !strings.Contains(res.Reason, "clock offset 0s: want a positive duration") {
 		t.Errorf("clock offset: %s %q", res.Status, res.Reason)
+	}
+}
+
+// TestExecuteClockOffset runs the catalogue's FLT4.01 (the gateway's clock
+// 5 minutes ahead): every reading is stored stamped 5 minutes late and,
+// shifted back, equals the device's cycle. A clock 2 hours ahead, beyond
+// cim.MaxFutureSkew, gets nothing stored: the case does not pass, with a
+// reason naming a refused time and the platform's words. The normal clock
+// is back afterwards: a plain case passes.
+func TestExecuteClockOffset(t *testing.T) {
+	cat, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flt4, ok := cat.Get("FLT4.01")
+	if !ok || flt4.Fault != "clock_offset" || time.Duration(flt4.ClockOffset) != 5*time.Minute {
+		t.Fatalf("FLT4.01: %+v", flt4)
+	}
+	far := *flt4
+	far.ID, far.ClockOffset = "FLT4.99", Duration(2*time.Hour)
+	far.Suspension.NoDataWithin = Duration(3 * time.Second)
+	after := testCases()[0]
+	after.ID = "ITC1.99"
+
+	url, admin := testPlatform(t, meter)
+	tg := Target{Platform: url, Key: admin}
+	s := simulate(t, tg, SimOptions{Seed: 7})
+	tg.Truth = s.Truth()
+	run, err := Execute(t.Context(), []*Case{flt4, &far}, tg, Options{Window: 3 * time.Second, Faults: s.Faults()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := results(run)
+	res := rs["FLT4.01"]
+	if res.Status != Passed || len(res.Assets) != 1 {
+		t.Fatalf("FLT4.01: %s %q %+v", res.Status, res.Reason, res.Assets)
+	}
+	if a := res.Assets[0]; a.Cycles < 2 || a.Arrived != a.Cycles || a.Equal != a.Cycles {
+		t.Errorf("FLT4.01 measures: %+v", a)
+	}
+	// Stored as stamped: 5 minutes after the cycles, nothing at true time.
+	cl, err := newClient(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := cl.readings(t.Context(), "bristol", meter.ID, res.Start.Add(5*time.Minute), res.End.Add(5*time.Minute))
+	if err != nil || len(late) == 0 {
+		t.Errorf("readings stamped 5 minutes ahead: %d, %v", len(late), err)
+	}
+	r2 := rs["FLT4.99"]
+	// Suspended by its no-data bound, or failed at the window's end when
+	// the bound did not come first: either way the reason says why.
+	if (r2.Status != Suspended && r2.Status != Failed) || !strings.Contains(r2.Reason, "reached the platform") ||
+		!strings.Contains(r2.Reason, "the platform refused") || !strings.Contains(r2.Reason, "time 20") ||
+		!strings.Contains(r2.Reason, "more than 1h0m0s after the receiver's clock") {
+		t.Errorf("FLT4.99: %s %q", r2.Status, r2.Reason)
+	}
+	t.Logf("FLT4.99: %s", r2.Reason)
+
+	// The clock is right again: a plain case passes.
+	after.Pass.MaxDelayP99 = 0
+	run, err = Execute(t.Context(), []*Case{after}, tg, Options{Window: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := results(run)["ITC1.99"]; res.Status != Passed {
+		t.Errorf("after the clock case: %s %q", res.Status, res.Reason)
 	}
 }
 
@@ -382,4 +453,45 @@ func TestMeasureLostSeries(t *testing.T) {
 	if m.Arrived != 0 || !strings.Contains(why, "no reading at all of ev_current_offered total") {
 		t.Errorf("arrived %d, reason %q", m.Arrived, why)
 	}
+}
+
+// TestOwnTime: a profile that reads the device's timestamp is not stamped
+// by the gateway's clock, so a clock_offset case leaves its asset out.
+func TestOwnTime(t *testing.T) {
+	set, err := profile.Embedded(cim.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"eastron-sdm630": false, "zwave-qubino-meter": true} {
+		p, ok := set.Get(name)
+		if !ok {
+			t.Fatalf("no profile %s", name)
+		}
+		if got := ownTime(p); got != want {
+			t.Errorf("%s: ownTime %v, want %v", name, got, want)
+		}
+	}
+}
+
+// FuzzNoteRefusals: any batch reply passes through the link unchanged and
+// never panics; refusals only grow.
+func FuzzNoteRefusals(f *testing.F) {
+	f.Add([]byte(`{"rejected":2,"errors":[{"field":"time","value":"2030-01-01T00:00:00Z","reason":"more than 1h0m0s after the receiver's clock"}]}`))
+	f.Add([]byte(`{"rejected":-1}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ss := &simSite{}
+		req := httptest.NewRequest("POST", "/api/v1/batches", nil)
+		resp := &http.Response{StatusCode: http.StatusOK, Request: req, Body: io.NopCloser(bytes.NewReader(body))}
+		if err := ss.noteRefusals(resp); err != nil {
+			t.Fatal(err)
+		}
+		back, _ := io.ReadAll(resp.Body)
+		if !bytes.Equal(back, body) {
+			t.Fatalf("reply changed: %q → %q", body, back)
+		}
+		if n, _ := ss.refused(); n < 0 {
+			t.Fatalf("refusals %d", n)
+		}
+	})
 }

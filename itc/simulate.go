@@ -1,11 +1,14 @@
 package itc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -80,11 +83,21 @@ type simSite struct {
 	linkLn  net.Listener
 	linkSv  *http.Server
 	linkOff atomic.Bool // the gateway's link to the platform is cut
-	gw      *gateway.Gateway
-	gwStop  context.CancelFunc
-	gwDone  chan struct{}
-	devices []*simDevice
-	mqttCl  *mqtt.Client
+	// clockOff is how far (ns) the gateway's clock runs ahead of true
+	// time: its Options.Now reads it, so a clock_offset fault needs no
+	// second gateway (whose new broker address pushing devices would
+	// not know).
+	clockOff atomic.Int64
+	// refusals counts readings the platform refused in the gateway's
+	// batches, as seen on the link; lastRefusal is the last one's reason.
+	refMu       sync.Mutex
+	refusals    int64
+	lastRefusal string
+	gw          *gateway.Gateway
+	gwStop      context.CancelFunc
+	gwDone      chan struct{}
+	devices     []*simDevice
+	mqttCl      *mqtt.Client
 }
 
 // simDevice is one simulated device.
@@ -262,6 +275,7 @@ func (s *Simulation) startSite(ctx, runCtx context.Context, cl *client, site str
 	target, _ := url.Parse(cl.base.String())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ErrorLog = nil
+	proxy.ModifyResponse = ss.noteRefusals
 	if ss.linkLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		return fmt.Errorf("link: %w", err)
 	}
@@ -325,7 +339,8 @@ func (s *Simulation) startSite(ctx, runCtx context.Context, cl *client, site str
 		}
 		cfg.Devices = append(cfg.Devices, c)
 	}
-	gw, err := gateway.Open(ctx, cfg, gateway.Options{Catalogue: s.cat, Logger: s.log.With("gateway", site)})
+	now := func() time.Time { return time.Now().Add(time.Duration(ss.clockOff.Load())) }
+	gw, err := gateway.Open(ctx, cfg, gateway.Options{Catalogue: s.cat, Logger: s.log.With("gateway", site), Now: now})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -350,6 +365,54 @@ func (s *Simulation) startSite(ctx, runCtx context.Context, cl *client, site str
 		}
 	}
 	return nil
+}
+
+// maxReply bounds the batch reply the link reads for refusals.
+const maxReply = 1 << 20
+
+// noteRefusals reads a batch reply on its way to the gateway and notes
+// the readings the platform refused: the gateway drops them, keeping only
+// a count, and a case's reason needs the platform's words.
+func (ss *simSite) noteRefusals(resp *http.Response) error {
+	if resp.Request == nil || resp.Request.Method != http.MethodPost || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply+1))
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("read the platform's reply: %w", err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if len(body) > maxReply {
+		return nil // too long to be a reply worth reading; passed on as is
+	}
+	var rep struct {
+		Rejected int64 `json:"rejected"`
+		Errors   []struct {
+			Field  string `json:"field"`
+			Value  string `json:"value"`
+			Reason string `json:"reason"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &rep) != nil || rep.Rejected <= 0 {
+		return nil
+	}
+	ss.refMu.Lock()
+	defer ss.refMu.Unlock()
+	ss.refusals += rep.Rejected
+	if len(rep.Errors) > 0 {
+		e := rep.Errors[len(rep.Errors)-1]
+		ss.lastRefusal = fmt.Sprintf("%s %s: %s", e.Field, e.Value, e.Reason)
+	}
+	return nil
+}
+
+// refused returns how many readings the platform refused so far and the
+// last refusal's words.
+func (ss *simSite) refused() (int64, string) {
+	ss.refMu.Lock()
+	defer ss.refMu.Unlock()
+	return ss.refusals, ss.lastRefusal
 }
 
 func brokerUser(d *simDevice) string { return "dev-" + unsafeRE.ReplaceAllString(d.cfg.Asset, "-") }
@@ -546,7 +609,7 @@ type simFaults Simulation
 //   - device_silent: the site's first polled device stops answering;
 //   - counter_reset: the energy registers of the site's first device with
 //     one restart at zero;
-//   - clock_offset: not simulated (an error says so).
+//   - clock_offset: needs the offset; see InjectClock.
 func (f *simFaults) Inject(ctx context.Context, fault, site string) (func(context.Context) error, error) {
 	s := (*Simulation)(f)
 	ss, err := s.site(site)
@@ -584,25 +647,73 @@ func (f *simFaults) Inject(ctx context.Context, fault, site string) (func(contex
 		}
 		return nil, fmt.Errorf("site %s has no device with an energy register", site)
 	case "clock_offset":
-		return nil, errors.New("a gateway clock off by minutes is not simulated: the gateway's readings would be compared with a truth kept in real time")
+		return nil, errors.New("clock_offset needs the offset: call InjectClock")
 	}
 	return nil, fmt.Errorf("unknown fault %q", fault)
 }
 
-// Diagnose says what is wrong with the site's gateway link.
+// InjectClock sets the site's gateway clock offset ahead of true time;
+// undo sets it right. The devices keep true time.
+func (f *simFaults) InjectClock(_ context.Context, site string, offset time.Duration) (func(context.Context) error, error) {
+	s := (*Simulation)(f)
+	ss, err := s.site(site)
+	if err != nil {
+		return nil, err
+	}
+	if offset <= 0 {
+		return nil, fmt.Errorf("clock offset %v: want a positive duration", offset)
+	}
+	s.log.Info("gateway clock ahead", "site", site, "offset", offset)
+	ss.clockOff.Store(int64(offset))
+	return func(context.Context) error { ss.clockOff.Store(0); return nil }, nil
+}
+
+// StampedByGateway says whether the site's gateway stamps the asset's
+// readings with its clock: not when the device's profile reads a time
+// from its payload.
+func (f *simFaults) StampedByGateway(site, asset string) bool {
+	ss, err := (*Simulation)(f).site(site)
+	if err != nil {
+		return false
+	}
+	for _, d := range ss.devices {
+		if d.cfg.Asset == asset {
+			return !ownTime(d.prof)
+		}
+	}
+	return false
+}
+
+// ownTime says whether a profile reads the device's own timestamp.
+func ownTime(p *profile.Profile) bool {
+	if p.MQTT != nil && slices.ContainsFunc(p.MQTT.Topics, func(t profile.MQTTTopic) bool { return t.Time != nil }) {
+		return true
+	}
+	return p.HTTP != nil && slices.ContainsFunc(p.HTTP.Requests, func(r profile.HTTPRequest) bool { return r.Time != nil })
+}
+
+// Diagnose says what is wrong with the site's gateway link, and what the
+// platform refused of its readings.
 func (f *simFaults) Diagnose(site string) string {
 	s := (*Simulation)(f)
 	ss, err := s.site(site)
 	if err != nil || ss.gw == nil {
 		return ""
 	}
-	st := ss.gw.Status()
-	if st.Uplink.State == "ok" || st.Uplink.State == "" {
-		return ""
+	var parts []string
+	if st := ss.gw.Status(); st.Uplink.State != "ok" && st.Uplink.State != "" {
+		msg := "the gateway's uplink is " + st.Uplink.State
+		if st.Uplink.LastError != "" {
+			msg += ": " + st.Uplink.LastError
+		}
+		parts = append(parts, msg)
 	}
-	msg := "the gateway's uplink is " + st.Uplink.State
-	if st.Uplink.LastError != "" {
-		msg += ": " + st.Uplink.LastError
+	if n, last := ss.refused(); n > 0 {
+		msg := fmt.Sprintf("the platform refused %d readings of the gateway", n)
+		if last != "" {
+			msg += ", the last: " + last
+		}
+		parts = append(parts, msg)
 	}
-	return msg
+	return strings.Join(parts, "; ")
 }
