@@ -166,3 +166,27 @@ func (l *WriterLock) Lock(ctx context.Context) error {
 
 // Unlock releases the lock.
 func (l *WriterLock) Unlock() { <-l.ch }
+
+// EraseInChunks runs a driver's erasure of a subject a chunk of chunk
+// entries at a time (each chunk its own transaction, so appends never wait
+// for a whole-log scan) and adds up what the chunks erased. eraseChunk
+// erases the subject's entries in [from, to) and, with first, its key; it
+// says whether the log goes on past the chunk.
+func EraseInChunks(ctx context.Context, site, asset string, chunk int64,
+	eraseChunk func(ctx context.Context, from, to int64, first bool) (n int64, more bool, err error)) (int64, error) {
+	what := fmt.Sprintf("erase asset %q of site %q from the ledger", asset, site)
+	if asset == "" {
+		return 0, fmt.Errorf("%s: the asset is empty", what)
+	}
+	var erased int64
+	for from, first := int64(0), true; ; from, first = from+chunk, false {
+		n, more, err := eraseChunk(ctx, from, from+chunk, first)
+		if err != nil {
+			return erased, fmt.Errorf("%s: %w", what, err)
+		}
+		erased += n
+		if !more {
+			return erased, nil
+		}
+	}
+}

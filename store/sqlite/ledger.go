@@ -454,21 +454,9 @@ func (s *Store) EraseSubject(ctx context.Context, site, asset string) (int64, er
 
 // eraseSubject is EraseSubject with chunks of a given size.
 func (s *Store) eraseSubject(ctx context.Context, site, asset string, chunk int64) (int64, error) {
-	what := fmt.Sprintf("erase asset %q of site %q from the ledger", asset, site)
-	if asset == "" {
-		return 0, fmt.Errorf("%s: the asset is empty", what)
-	}
-	var erased int64
-	for from, first := int64(0), true; ; from, first = from+chunk, false {
-		n, more, err := s.eraseChunk(ctx, site, asset, from, from+chunk, first)
-		if err != nil {
-			return erased, fmt.Errorf("%s: %w", what, err)
-		}
-		erased += n
-		if !more {
-			return erased, nil
-		}
-	}
+	return store.EraseInChunks(ctx, site, asset, chunk, func(ctx context.Context, from, to int64, first bool) (int64, bool, error) {
+		return s.eraseChunk(ctx, site, asset, from, to, first)
+	})
 }
 
 // eraseChunk erases the subject's entries in [from, to) and, with first,
