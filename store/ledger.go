@@ -190,3 +190,38 @@ func EraseInChunks(ctx context.Context, site, asset string, chunk int64,
 		}
 	}
 }
+
+// SubjectKeyOnce is SubjectKey's get-or-create over a driver's table of
+// keys. read returns the stored row: found is false when there is none,
+// and a nil key on a found row is an erased subject's tombstone. insert
+// stores a new key unless a row exists already: when callers race (or the
+// subject is erased meanwhile) the first row wins, and is what is returned.
+func SubjectKeyOnce(site, asset string, newKey func() []byte,
+	read func() (key []byte, found bool, err error), insert func(key []byte) error) ([]byte, error) {
+	what := fmt.Sprintf("subject key of asset %q of site %q", asset, site)
+	get := func() ([]byte, bool, error) {
+		k, found, err := read()
+		switch {
+		case err != nil:
+			return nil, false, fmt.Errorf("%s: %w", what, err)
+		case found && k == nil:
+			return nil, true, fmt.Errorf("%s: erased: %w", what, ErrNotFound)
+		}
+		return k, found, nil
+	}
+	if k, found, err := get(); found || err != nil {
+		return k, err
+	}
+	k := newKey()
+	if len(k) == 0 {
+		return nil, fmt.Errorf("%s: newKey returned an empty key", what)
+	}
+	if err := insert(k); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	k, found, err := get()
+	if err == nil && !found {
+		err = fmt.Errorf("%s: created but not found", what)
+	}
+	return k, err
+}

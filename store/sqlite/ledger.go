@@ -403,38 +403,18 @@ func (s *Store) CheckpointAt(ctx context.Context, size int64) (store.Checkpoint,
 
 // SubjectKey implements store.Ledger.
 func (s *Store) SubjectKey(ctx context.Context, site, asset string, newKey func() []byte) ([]byte, error) {
-	what := fmt.Sprintf("subject key of asset %q of site %q", asset, site)
-	get := func() (key []byte, found bool, err error) {
-		var k []byte
-		err = s.db.QueryRowContext(ctx, `SELECT key FROM ledger_subjects WHERE site = ? AND asset = ?`, site, asset).Scan(&k)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil, false, nil
-		case err != nil:
-			return nil, false, fmt.Errorf("%s: %w", what, err)
-		case k == nil:
-			return nil, true, fmt.Errorf("%s: erased: %w", what, store.ErrNotFound)
-		}
-		return k, true, nil
-	}
-	if k, found, err := get(); found || err != nil {
-		return k, err
-	}
-	k := newKey()
-	if len(k) == 0 {
-		return nil, fmt.Errorf("%s: newKey returned an empty key", what)
-	}
-	// A caller racing us may have created it (or erased the subject)
-	// meanwhile: the first row wins.
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO ledger_subjects(site, asset, key) VALUES(?, ?, ?) ON CONFLICT DO NOTHING`,
-		site, asset, k); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	k, found, err := get()
-	if err == nil && !found {
-		err = fmt.Errorf("%s: created but not found", what)
-	}
-	return k, err
+	return store.SubjectKeyOnce(site, asset, newKey,
+		func() (key []byte, found bool, err error) {
+			err = s.db.QueryRowContext(ctx, `SELECT key FROM ledger_subjects WHERE site = ? AND asset = ?`, site, asset).Scan(&key)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, false, nil
+			}
+			return key, err == nil, err
+		},
+		func(key []byte) error {
+			_, err := s.db.ExecContext(ctx, `INSERT INTO ledger_subjects(site, asset, key) VALUES(?, ?, ?) ON CONFLICT DO NOTHING`, site, asset, key)
+			return err
+		})
 }
 
 // eraseChunk is how many entries one transaction of EraseSubject scans:
