@@ -143,22 +143,45 @@ type Sessions interface {
 }
 
 // ChargePoints holds the credentials of charge points (OCPP security
-// profile 1 and 2: HTTP basic auth with the charge point's own password).
-// Only the SHA-256 of a password is stored.
+// profile 1 and 2: HTTP basic auth with the charge point's own password)
+// and the asset each one's readings are filed under. Only the SHA-256 of a
+// password is stored.
+//
+// A charge point's id is its OCPP identity, often the charger's serial
+// number; its asset is an asset id of its site. They are separate because
+// identities are one namespace on a central system while asset ids are per
+// site: two sites may both have an asset "evse-01".
 type ChargePoints interface {
-	// PutChargePointSecret sets or replaces the password hash of a charge
-	// point of the site. Charge point ids are unique across sites, since a
-	// charger connects at /ocpp/{id} without naming its site: an id that
-	// another site holds is an error matching ErrConflict. The site must
-	// exist (else ErrNotFound).
-	PutChargePointSecret(ctx context.Context, site, chargePoint string, sha256 [32]byte) error
-	// ChargePointSecret returns the site and password hash of a charge
-	// point, or ErrNotFound.
-	ChargePointSecret(ctx context.Context, chargePoint string) (site string, sha256 [32]byte, err error)
+	// PutChargePointSecret sets or replaces the password hash and the asset
+	// of a charge point of the site; asset "" means the charge point's id.
+	// Charge point ids are unique across sites, since a charger connects
+	// at /ocpp/{id} without naming its site: an id that another site holds
+	// is an error matching ErrConflict. The site must exist (else
+	// ErrNotFound); the asset is checked as an asset id (a *cim.FieldError
+	// naming "asset"), not for existence: that is the caller's inventory.
+	PutChargePointSecret(ctx context.Context, site, chargePoint, asset string, sha256 [32]byte) error
+	// ChargePointSecret returns the site, asset and password hash of a
+	// charge point, or ErrNotFound.
+	ChargePointSecret(ctx context.Context, chargePoint string) (site, asset string, sha256 [32]byte, err error)
 	// DeleteChargePointSecret removes the credentials of a charge point of
 	// the site, after which it can no longer connect; ErrNotFound if the
 	// site holds no such charge point.
 	DeleteChargePointSecret(ctx context.Context, site, chargePoint string) error
+}
+
+// PrepareChargePoint checks the ids given to PutChargePointSecret and
+// returns the asset as stores keep it: the charge point's id when "".
+func PrepareChargePoint(chargePoint, asset string) (string, error) {
+	if err := CheckID("chargePoint", chargePoint); err != nil {
+		return "", err
+	}
+	if asset == "" {
+		return chargePoint, nil
+	}
+	if err := cim.CheckAssetID(asset); err != nil {
+		return "", err
+	}
+	return asset, nil
 }
 
 // IDTagEntry is one RFID tag (an OCPP IdToken) allowed to charge at a site.

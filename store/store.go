@@ -121,9 +121,12 @@ func (s Selector) Match(se Series) bool {
 type Agg string
 
 // The aggregations. Delta is the increase of a cumulative counter over the
-// interval: the last value in the interval minus the last value before the
-// interval starts (or minus the first value in the interval when the series
-// has no earlier point).
+// interval, counted from the last value before the interval starts (or from
+// the first value in the interval when the series has no earlier point) to
+// the last value in it. A drop is a counter reset: the counter restarted
+// from zero and grew by the value after the drop, so delta is never
+// negative for a counter that is never negative. Without a reset it is the
+// last value minus the one before the interval.
 const (
 	AggAvg   Agg = "avg"
 	AggMin   Agg = "min"

@@ -15,10 +15,11 @@ type sessionKey struct {
 	tx                int64
 }
 
-// chargePointSecret is the stored credential of a charge point.
+// chargePointSecret is the stored credential of a charge point and the
+// asset its readings are filed under.
 type chargePointSecret struct {
-	site string
-	hash [32]byte
+	site, asset string
+	hash        [32]byte
 }
 
 // PutSession implements store.Sessions.
@@ -88,11 +89,12 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 }
 
 // PutChargePointSecret implements store.ChargePoints.
-func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint string, hash [32]byte) error {
+func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint, asset string, hash [32]byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := store.CheckID("chargePoint", chargePoint); err != nil {
+	asset, err := store.PrepareChargePoint(chargePoint, asset)
+	if err != nil {
 		return fmt.Errorf("put charge point secret: %w", err)
 	}
 	s.mu.Lock()
@@ -103,22 +105,22 @@ func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint stri
 	if o, ok := s.secrets[chargePoint]; ok && o.site != site {
 		return fmt.Errorf("put secret of charge point %q of site %q: the id belongs to another site: %w", chargePoint, site, store.ErrConflict)
 	}
-	s.secrets[chargePoint] = chargePointSecret{site, hash}
+	s.secrets[chargePoint] = chargePointSecret{site: site, asset: asset, hash: hash}
 	return nil
 }
 
 // ChargePointSecret implements store.ChargePoints.
-func (s *Store) ChargePointSecret(ctx context.Context, chargePoint string) (string, [32]byte, error) {
+func (s *Store) ChargePointSecret(ctx context.Context, chargePoint string) (string, string, [32]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return "", [32]byte{}, err
+		return "", "", [32]byte{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c, ok := s.secrets[chargePoint]
 	if !ok {
-		return "", [32]byte{}, fmt.Errorf("charge point %q: %w", chargePoint, store.ErrNotFound)
+		return "", "", [32]byte{}, fmt.Errorf("charge point %q: %w", chargePoint, store.ErrNotFound)
 	}
-	return c.site, c.hash, nil
+	return c.site, c.asset, c.hash, nil
 }
 
 // DeleteChargePointSecret implements store.ChargePoints.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/store"
+	"github.com/gridlink/gridlink/store/rollup"
 )
 
 // Write implements store.Readings. Readings are applied one after another,
@@ -159,10 +160,14 @@ func value(g []cim.Point, agg store.Agg, prev *cim.Point) float64 {
 	case store.AggCount:
 		return float64(len(g))
 	case store.AggDelta:
+		inc := 0.0
 		if prev != nil {
-			return last - prev.Value
+			inc = rollup.Increase(prev.Value, first)
 		}
-		return last - first
+		for k := 1; k < len(g); k++ {
+			inc += rollup.Increase(g[k-1].Value, g[k].Value)
+		}
+		return inc
 	}
 	sum, lo, hi := 0.0, first, first
 	for _, p := range g {

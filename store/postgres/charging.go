@@ -160,18 +160,19 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 }
 
 // PutChargePointSecret implements store.ChargePoints.
-func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint string, hash [32]byte) error {
-	if err := store.CheckID("chargePoint", chargePoint); err != nil {
+func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint, asset string, hash [32]byte) error {
+	asset, err := store.PrepareChargePoint(chargePoint, asset)
+	if err != nil {
 		return fmt.Errorf("put charge point secret: %w", err)
 	}
 	what := fmt.Sprintf("put secret of charge point %q of site %q", chargePoint, site)
 	// The update applies only when the id is the same site's, so a claim by
 	// another site changes no row.
 	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO charge_point_secrets (charge_point, site, sha256) VALUES ($1, $2, $3)
-		ON CONFLICT (charge_point) DO UPDATE SET sha256 = EXCLUDED.sha256
+		INSERT INTO charge_point_secrets (charge_point, site, asset, sha256) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (charge_point) DO UPDATE SET asset = EXCLUDED.asset, sha256 = EXCLUDED.sha256
 		WHERE charge_point_secrets.site = EXCLUDED.site`,
-		chargePoint, site, hash[:])
+		chargePoint, site, asset, hash[:])
 	if pgCode(err) == codeForeignKeyViolation {
 		return fmt.Errorf("%s: site %q: %w", what, site, store.ErrNotFound)
 	}
@@ -185,24 +186,24 @@ func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint stri
 }
 
 // ChargePointSecret implements store.ChargePoints.
-func (s *Store) ChargePointSecret(ctx context.Context, chargePoint string) (string, [32]byte, error) {
+func (s *Store) ChargePointSecret(ctx context.Context, chargePoint string) (string, string, [32]byte, error) {
 	var (
-		site string
-		h    []byte
-		hash [32]byte
+		site, asset string
+		h           []byte
+		hash        [32]byte
 	)
-	err := s.pool.QueryRow(ctx, `SELECT site, sha256 FROM charge_point_secrets WHERE charge_point = $1`, chargePoint).Scan(&site, &h)
+	err := s.pool.QueryRow(ctx, `SELECT site, asset, sha256 FROM charge_point_secrets WHERE charge_point = $1`, chargePoint).Scan(&site, &asset, &h)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", hash, fmt.Errorf("charge point %q: %w", chargePoint, store.ErrNotFound)
+		return "", "", hash, fmt.Errorf("charge point %q: %w", chargePoint, store.ErrNotFound)
 	}
 	if err != nil {
-		return "", hash, fmt.Errorf("look up charge point %q: %w", chargePoint, err)
+		return "", "", hash, fmt.Errorf("look up charge point %q: %w", chargePoint, err)
 	}
 	if len(h) != len(hash) {
-		return "", hash, fmt.Errorf("charge point %q: stored hash has %d bytes, want %d", chargePoint, len(h), len(hash))
+		return "", "", hash, fmt.Errorf("charge point %q: stored hash has %d bytes, want %d", chargePoint, len(h), len(hash))
 	}
 	copy(hash[:], h)
-	return site, hash, nil
+	return site, asset, hash, nil
 }
 
 // DeleteChargePointSecret implements store.ChargePoints.

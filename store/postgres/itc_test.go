@@ -51,8 +51,8 @@ func TestMigrateITC(t *testing.T) {
 
 // undoITC takes a schema back to before migration 0004.
 func undoITC(schema string) []string {
-	return []string{
-		"DROP TABLE " + pgx.Identifier{schema, "itc_runs"}.Sanitize(),
-		"DELETE FROM " + pgx.Identifier{schema, "schema_version"}.Sanitize() + " WHERE version = 4",
-	}
+	return append(append(undoRollupInc(schema), undoChargePointAsset(schema)...),
+		"DROP TABLE "+pgx.Identifier{schema, "itc_runs"}.Sanitize(),
+		"DELETE FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" WHERE version = 4",
+	)
 }

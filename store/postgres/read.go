@@ -231,12 +231,16 @@ func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]
 // step, from the readings table.
 func rawParts(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]part, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT g.b, g.n, g.sum, g.min, g.max, g.first_t, f.v, g.last_t, l.v
+		SELECT g.b, g.n, g.sum, g.min, g.max, g.first_t, f.v, g.last_t, l.v, g.inc
 		FROM (
-			SELECT t - ((t % $4) + $4) % $4 AS b, count(*) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max,
-				min(t) AS first_t, max(t) AS last_t
-			FROM readings WHERE series_id = $1 AND t >= $2 AND t < $3
-			GROUP BY 1
+			SELECT b, count(*) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max,
+				min(t) AS first_t, max(t) AS last_t, `+incSQL+` AS inc
+			FROM (
+				SELECT t - ((t % $4) + $4) % $4 AS b, t, v,
+					lag(v) OVER (PARTITION BY t - ((t % $4) + $4) % $4 ORDER BY t) AS p
+				FROM readings WHERE series_id = $1 AND t >= $2 AND t < $3
+			) y
+			GROUP BY b
 		) g
 		JOIN readings f ON f.series_id = $1 AND f.t = g.first_t
 		JOIN readings l ON l.series_id = $1 AND l.t = g.last_t
@@ -251,7 +255,7 @@ func rawParts(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([
 // [from, to).
 func rollupParts(ctx context.Context, tx pgx.Tx, id int32, from, to int64) ([]part, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT bucket, n, sum, min, max, first_t, first_v, last_t, last_v FROM rollups_15m
+		SELECT bucket, n, sum, min, max, first_t, first_v, last_t, last_v, inc FROM rollups_15m
 		WHERE series_id = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket`, id, from, to)
 	if err != nil {
 		return nil, dbErr(ctx, "read rollups", err)
@@ -264,7 +268,7 @@ func scanParts(ctx context.Context, rows pgx.Rows, what string) ([]part, error) 
 		out []part
 		p   part
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&p.bucket, &p.N, &p.Sum, &p.Min, &p.Max, &p.FirstT, &p.First, &p.LastT, &p.Last}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&p.bucket, &p.N, &p.Sum, &p.Min, &p.Max, &p.FirstT, &p.First, &p.LastT, &p.Last, &p.Inc}, func() error {
 		out = append(out, p)
 		return nil
 	}); err != nil {

@@ -18,27 +18,29 @@ type Rollup struct {
 	First         float64
 	LastT         int64
 	Last          float64
+	// Inc is the counter's increase from First to Last: the sum of
+	// Increase over each pair of neighbouring points.
+	Inc float64
 }
 
-// Add folds one point in. Points may come in any order.
+// Increase is how much a cumulative counter grew from one reading to the
+// next. A drop is a reset (a meter replaced, a register that overflowed or
+// was cleared): the counter restarted from zero, so it grew by the new
+// value. Summing Increase never gives negative energy over a reset.
+func Increase(from, to float64) float64 {
+	if to < from {
+		return to
+	}
+	return to - from
+}
+
+// Add folds one point in. Points must come in ascending time order, as Inc
+// follows the series from point to point.
 func (r *Rollup) Add(p cim.Point) {
-	if r.N == 0 {
-		*r = Rollup{N: 1, Sum: p.Value, Min: p.Value, Max: p.Value, FirstT: p.Time, First: p.Value, LastT: p.Time, Last: p.Value}
-		return
-	}
-	r.N++
-	r.Sum += p.Value
-	r.Min = math.Min(r.Min, p.Value)
-	r.Max = math.Max(r.Max, p.Value)
-	if p.Time < r.FirstT {
-		r.FirstT, r.First = p.Time, p.Value
-	}
-	if p.Time > r.LastT {
-		r.LastT, r.Last = p.Time, p.Value
-	}
+	r.Merge(Rollup{N: 1, Sum: p.Value, Min: p.Value, Max: p.Value, FirstT: p.Time, First: p.Value, LastT: p.Time, Last: p.Value})
 }
 
-// Merge folds another summary in.
+// Merge folds in the summary of the points that follow r's.
 func (r *Rollup) Merge(o Rollup) {
 	if o.N == 0 {
 		return
@@ -51,16 +53,13 @@ func (r *Rollup) Merge(o Rollup) {
 	r.Sum += o.Sum
 	r.Min = math.Min(r.Min, o.Min)
 	r.Max = math.Max(r.Max, o.Max)
-	if o.FirstT < r.FirstT {
-		r.FirstT, r.First = o.FirstT, o.First
-	}
-	if o.LastT > r.LastT {
-		r.LastT, r.Last = o.LastT, o.Last
-	}
+	r.Inc += Increase(r.Last, o.First) + o.Inc
+	r.LastT, r.Last = o.LastT, o.Last
 }
 
 // Value gives the aggregate. For store.AggDelta, prev is the series' last
-// value before the interval and hasPrev says whether there is one.
+// value before the interval and hasPrev says whether there is one: the
+// increase from it to the interval's first point counts too.
 func (r Rollup) Value(agg store.Agg, prev float64, hasPrev bool) float64 {
 	switch agg {
 	case store.AggAvg:
@@ -79,9 +78,9 @@ func (r Rollup) Value(agg store.Agg, prev float64, hasPrev bool) float64 {
 		return float64(r.N)
 	case store.AggDelta:
 		if hasPrev {
-			return r.Last - prev
+			return Increase(prev, r.First) + r.Inc
 		}
-		return r.Last - r.First
+		return r.Inc
 	}
 	return math.NaN()
 }

@@ -33,10 +33,12 @@ func TestAdd(t *testing.T) {
 	}{
 		{"none", nil, rollup.Rollup{}},
 		{"one", pts(5, 2), rollup.Rollup{N: 1, Sum: 2, Min: 2, Max: 2, FirstT: 5, First: 2, LastT: 5, Last: 2}},
-		{"ascending", pts(1, 3, 2, -1, 3, 4), rollup.Rollup{N: 3, Sum: 6, Min: -1, Max: 4, FirstT: 1, First: 3, LastT: 3, Last: 4}},
-		{"any order", pts(2, -1, 3, 4, 1, 3), rollup.Rollup{N: 3, Sum: 6, Min: -1, Max: 4, FirstT: 1, First: 3, LastT: 3, Last: 4}},
-		{"negative times", pts(-10, 1, -30, 2, -20, 3), rollup.Rollup{N: 3, Sum: 6, Min: 1, Max: 3, FirstT: -30, First: 2, LastT: -10, Last: 1}},
-		{"first point zero", pts(0, 0, 7, 5), rollup.Rollup{N: 2, Sum: 5, Min: 0, Max: 5, FirstT: 0, First: 0, LastT: 7, Last: 5}},
+		// 3 → -1 is a drop, counted as a restart at -1.
+		{"ascending", pts(1, 3, 2, -1, 3, 4), rollup.Rollup{N: 3, Sum: 6, Min: -1, Max: 4, FirstT: 1, First: 3, LastT: 3, Last: 4, Inc: -1 + 5}},
+		{"negative times", pts(-30, 2, -20, 3, -10, 1), rollup.Rollup{N: 3, Sum: 6, Min: 1, Max: 3, FirstT: -30, First: 2, LastT: -10, Last: 1, Inc: 1 + 1}},
+		{"first point zero", pts(0, 0, 7, 5), rollup.Rollup{N: 2, Sum: 5, Min: 0, Max: 5, FirstT: 0, First: 0, LastT: 7, Last: 5, Inc: 5}},
+		{"counter", pts(1, 100, 2, 110, 3, 110, 4, 125), rollup.Rollup{N: 4, Sum: 445, Min: 100, Max: 125, FirstT: 1, First: 100, LastT: 4, Last: 125, Inc: 25}},
+		{"counter reset", pts(1, 100, 2, 110, 3, 4, 4, 9), rollup.Rollup{N: 4, Sum: 223, Min: 4, Max: 110, FirstT: 1, First: 100, LastT: 4, Last: 9, Inc: 10 + 4 + 5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := of(tc.in); got != tc.want {
@@ -55,10 +57,9 @@ func TestMerge(t *testing.T) {
 		{"into empty", nil, pts(1, 2, 3, 4)},
 		{"empty in", pts(1, 2, 3, 4), nil},
 		{"later", pts(1, 2, 3, 4), pts(5, -6, 7, 8)},
-		{"earlier", pts(5, -6, 7, 8), pts(1, 2, 3, 4)},
-		{"interleaved", pts(1, 2, 7, 8), pts(3, 4, 5, -6)},
-		{"surrounding", pts(3, 4, 5, -6), pts(1, 2, 7, 8)},
-		{"negative times", pts(-5, 1), pts(-9, 3, -1, 2)},
+		{"counter", pts(1, 10, 3, 14), pts(5, 15, 7, 20)},
+		{"reset at the seam", pts(1, 10, 3, 14), pts(5, 2, 7, 3)},
+		{"negative times", pts(-9, 3, -5, 1), pts(-1, 2)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := of(tc.a)
@@ -86,9 +87,11 @@ func TestValue(t *testing.T) {
 		{store.AggFirst, 0, false, 4},
 		{store.AggLast, 0, false, 3},
 		{store.AggCount, 0, false, 4},
-		{store.AggDelta, 0, false, -1}, // last - first
-		{store.AggDelta, 10, true, -7}, // last - prev
-		{store.AggDelta, 0, true, 3},   // a previous value of 0 counts
+		// 4 → -2 and 7 → 3 are resets: the counter restarted at -2 and 3.
+		{store.AggDelta, 0, false, -2 + 9 + 3},
+		{store.AggDelta, 3, true, 1 + -2 + 9 + 3},
+		{store.AggDelta, 10, true, 4 + -2 + 9 + 3}, // a reset before the interval too
+		{store.AggDelta, 0, true, 4 + -2 + 9 + 3},  // a previous value of 0 counts
 		{store.AggAvg, 100, true, 3},   // prev only matters for delta
 		{store.AggCount, 100, true, 4}, // prev only matters for delta
 		{store.AggFirst, 100, true, 4}, // prev only matters for delta
@@ -104,9 +107,27 @@ func TestValue(t *testing.T) {
 	if got := r.Value("median", 0, false); !math.IsNaN(got) {
 		t.Errorf("Value(median) = %v, want NaN", got)
 	}
+	counter := of(pts(10, 100, 20, 110, 30, 130))
+	if got := counter.Value(store.AggDelta, 95, true); got != 35 {
+		t.Errorf("delta of a counter = %v, want last - prev = 35", got)
+	}
 	one := of(pts(5, 9))
 	if got := one.Value(store.AggDelta, 0, false); got != 0 {
 		t.Errorf("delta of one point without prev = %v, want 0", got)
+	}
+}
+
+func TestIncrease(t *testing.T) {
+	for _, c := range []struct{ from, to, want float64 }{
+		{10, 15, 5},
+		{10, 10, 0},
+		{10, 3, 3}, // reset: restarted at zero
+		{10, 0, 0},
+		{0, 0, 0},
+	} {
+		if got := rollup.Increase(c.from, c.to); got != c.want {
+			t.Errorf("Increase(%v, %v) = %v, want %v", c.from, c.to, got, c.want)
+		}
 	}
 }
 

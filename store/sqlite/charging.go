@@ -32,6 +32,23 @@ CREATE TABLE IF NOT EXISTS id_tags(
 	PRIMARY KEY(site, tag_key)) WITHOUT ROWID;
 `
 
+// chargePointAssetSchema is migration 5 → 6: the asset a charge point's
+// readings are filed under, beside its secret; rows of older databases get
+// their charge point id, which was the asset until then. SQLite cannot add
+// a NOT NULL column without a default, so the table is rebuilt. Unlike an
+// ADD COLUMN, the rebuild also runs on a table that has the column already
+// (tests rewind the schema version and migrate again).
+const chargePointAssetSchema = `
+CREATE TABLE charge_point_secrets_6(
+	charge_point TEXT PRIMARY KEY, site TEXT NOT NULL REFERENCES sites(id),
+	asset TEXT NOT NULL, -- an asset id of the site
+	sha256 BLOB NOT NULL CHECK(length(sha256) = 32)) WITHOUT ROWID;
+INSERT INTO charge_point_secrets_6(charge_point, site, asset, sha256)
+	SELECT charge_point, site, charge_point, sha256 FROM charge_point_secrets;
+DROP TABLE charge_point_secrets;
+ALTER TABLE charge_point_secrets_6 RENAME TO charge_point_secrets;
+`
+
 func nullMS(t time.Time) sql.NullInt64 {
 	if t.IsZero() {
 		return sql.NullInt64{}
@@ -169,8 +186,9 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 }
 
 // PutChargePointSecret implements store.ChargePoints.
-func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint string, hash [32]byte) error {
-	if err := store.CheckID("chargePoint", chargePoint); err != nil {
+func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint, asset string, hash [32]byte) error {
+	asset, err := store.PrepareChargePoint(chargePoint, asset)
+	if err != nil {
 		return fmt.Errorf("put charge point secret: %w", err)
 	}
 	what := fmt.Sprintf("put secret of charge point %q of site %q", chargePoint, site)
@@ -184,9 +202,9 @@ func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint stri
 	}
 	// The update applies only when the id is the same site's, so a claim by
 	// another site changes no row.
-	res, err := tx.ExecContext(ctx, `INSERT INTO charge_point_secrets(charge_point, site, sha256) VALUES(?, ?, ?)
-		ON CONFLICT(charge_point) DO UPDATE SET sha256 = excluded.sha256 WHERE site = excluded.site`,
-		chargePoint, site, hash[:])
+	res, err := tx.ExecContext(ctx, `INSERT INTO charge_point_secrets(charge_point, site, asset, sha256) VALUES(?, ?, ?, ?)
+		ON CONFLICT(charge_point) DO UPDATE SET asset = excluded.asset, sha256 = excluded.sha256 WHERE site = excluded.site`,
+		chargePoint, site, asset, hash[:])
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -202,24 +220,24 @@ func (s *Store) PutChargePointSecret(ctx context.Context, site, chargePoint stri
 }
 
 // ChargePointSecret implements store.ChargePoints.
-func (s *Store) ChargePointSecret(ctx context.Context, chargePoint string) (string, [32]byte, error) {
+func (s *Store) ChargePointSecret(ctx context.Context, chargePoint string) (string, string, [32]byte, error) {
 	var (
-		site string
-		h    []byte
-		hash [32]byte
+		site, asset string
+		h           []byte
+		hash        [32]byte
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT site, sha256 FROM charge_point_secrets WHERE charge_point = ?`, chargePoint).Scan(&site, &h)
+	err := s.db.QueryRowContext(ctx, `SELECT site, asset, sha256 FROM charge_point_secrets WHERE charge_point = ?`, chargePoint).Scan(&site, &asset, &h)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", hash, fmt.Errorf("charge point %q: %w", chargePoint, store.ErrNotFound)
+		return "", "", hash, fmt.Errorf("charge point %q: %w", chargePoint, store.ErrNotFound)
 	}
 	if err != nil {
-		return "", hash, fmt.Errorf("look up charge point %q: %w", chargePoint, err)
+		return "", "", hash, fmt.Errorf("look up charge point %q: %w", chargePoint, err)
 	}
 	if len(h) != len(hash) {
-		return "", hash, fmt.Errorf("charge point %q: stored hash has %d bytes, want %d", chargePoint, len(h), len(hash))
+		return "", "", hash, fmt.Errorf("charge point %q: stored hash has %d bytes, want %d", chargePoint, len(h), len(hash))
 	}
 	copy(hash[:], h)
-	return site, hash, nil
+	return site, asset, hash, nil
 }
 
 // DeleteChargePointSecret implements store.ChargePoints.

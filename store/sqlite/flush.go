@@ -121,8 +121,7 @@ func (s *Store) putBlocks(ctx context.Context, blocks []blockWrite, walMax int64
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	putRollup, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO rollups(series_id, bucket, n, sum, min, max, first_t, first_v, last_t, last_v)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	put, err := tx.PrepareContext(ctx, putRollupSQL)
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
@@ -131,9 +130,8 @@ func (s *Store) putBlocks(ctx context.Context, blocks []blockWrite, walMax int64
 			return fmt.Errorf("flush series %d block at %d: %w", b.series, b.start, err)
 		}
 		for _, bu := range b.rollups {
-			r := bu.r
-			if _, err := putRollup.ExecContext(ctx, b.series, bu.bucket, r.N, r.Sum, r.Min, r.Max, r.FirstT, r.First, r.LastT, r.Last); err != nil {
-				return fmt.Errorf("flush series %d rollup at %d: %w", b.series, bu.bucket, err)
+			if err := putRollup(ctx, put, b.series, bu); err != nil {
+				return fmt.Errorf("flush: %w", err)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func TestMigrateVersion1(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rawExec(t, dir, append(undoLedger, `DROP TABLE sessions`, `DROP TABLE charge_point_secrets`, `DROP TABLE id_tags`,
+	rawExec(t, dir, append(append(undoRollupInc, undoLedger...), `DROP TABLE sessions`, `DROP TABLE charge_point_secrets`, `DROP TABLE id_tags`,
 		`UPDATE schema_version SET version = 1`)...)
 
 	s = newTestStore(t, dir, Options{NoSync: true})
@@ -87,7 +88,7 @@ func TestMigrateVersion2(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rawExec(t, dir, append(undoLedger, `UPDATE schema_version SET version = 2`)...)
+	rawExec(t, dir, append(append(undoRollupInc, undoLedger...), `UPDATE schema_version SET version = 2`)...)
 
 	s = newTestStore(t, dir, Options{NoSync: true})
 	got, err := s.Asset(ctx, "bristol", "m1")
@@ -128,5 +129,46 @@ func TestMigrateNewer(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "schema version 99") {
 		t.Errorf("Open of a database with schema version 99: %v, want the version named", err)
+	}
+}
+
+// undoChargePointAsset takes a database back to before migration 5 → 6.
+var undoChargePointAsset = []string{`ALTER TABLE charge_point_secrets DROP COLUMN asset`}
+
+// TestMigrateChargePointAsset turns a database back into schema version 5,
+// whose charge points have no asset of their own, and checks that Open
+// gives each one its id as its asset (what the central system used until
+// then), keeping its site and password.
+func TestMigrateChargePointAsset(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := newTestStore(t, dir, Options{NoSync: true})
+	if err := s.PutSite(ctx, cim.Site{ID: "bristol", Name: "Bristol"}); err != nil {
+		t.Fatal(err)
+	}
+	hash := sha256.Sum256([]byte("0123456789abcdef"))
+	if err := s.PutChargePointSecret(ctx, "bristol", "evse-01", "house-01/evse", hash); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, dir, append(undoChargePointAsset, `UPDATE schema_version SET version = 5`)...)
+
+	s = newTestStore(t, dir, Options{NoSync: true, MetaOnly: true})
+	site, asset, got, err := s.ChargePointSecret(ctx, "evse-01")
+	if err != nil || site != "bristol" || asset != "evse-01" || got != hash {
+		t.Errorf("charge point after migrating: site %q asset %q hash match %v, %v; want bristol, evse-01, true",
+			site, asset, got == hash, err)
+	}
+	if err := s.PutChargePointSecret(ctx, "bristol", "evse-01", "house-01/evse", hash); err != nil {
+		t.Fatalf("PutChargePointSecret after migrating: %v", err)
+	}
+	if _, asset, _, err := s.ChargePointSecret(ctx, "evse-01"); err != nil || asset != "house-01/evse" {
+		t.Errorf("asset after re-registering: %q, %v", asset, err)
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Errorf("schema version after migrating: %d, %v; want %d", v, err, schemaVersion)
 	}
 }

@@ -246,7 +246,7 @@ func (s *Store) foldRollups(ctx context.Context, sn snapshot, from, to int64, f 
 			dirty = append(dirty, b)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT bucket, n, sum, min, max, first_t, first_v, last_t, last_v FROM rollups
+	rows, err := s.db.QueryContext(ctx, `SELECT `+rollupColumns+` FROM rollups
 		WHERE series_id = ? AND bucket >= ? AND bucket < ? ORDER BY bucket`, sn.id, cleanFrom, cleanTo)
 	if err != nil {
 		return fmt.Errorf("read rollups of series %d: %w", sn.id, err)
@@ -256,9 +256,8 @@ func (s *Store) foldRollups(ctx context.Context, sn snapshot, from, to int64, f 
 		r rollup.Rollup
 	}
 	for rows.Next() {
-		var b int64
-		var r rollup.Rollup
-		if err := rows.Scan(&b, &r.N, &r.Sum, &r.Min, &r.Max, &r.FirstT, &r.First, &r.LastT, &r.Last); err != nil {
+		b, r, err := scanRollup(rows)
+		if err != nil {
 			rows.Close()
 			return fmt.Errorf("read rollups of series %d: %w", sn.id, err)
 		}

@@ -207,11 +207,19 @@ var migrations = map[int]string{
 	1: chargingSchema,
 	2: ledgerSchema,
 	3: itcSchema,
+	4: rollupIncSchema,
+	5: chargePointAssetSchema,
+}
+
+// migrationSteps[v] runs after migrations[v], in the same transaction, for
+// what SQL alone cannot do.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	4: rebuildRollups,
 }
 
 // schemaVersion is the version this code writes: one more than the last
 // migration.
-const schemaVersion = 4
+const schemaVersion = 6
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {
@@ -243,6 +251,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	for ; v < schemaVersion; v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			return fmt.Errorf("migrate schema version %d to %d: %w", v, v+1, err)
+		}
+		if step := migrationSteps[v]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("migrate schema version %d to %d: %w", v, v+1, err)
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v); err != nil {

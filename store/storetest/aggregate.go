@@ -13,6 +13,7 @@ var aggregateTests = []test{
 	{"Explicit", testAggExplicit},
 	{"EpochAlignment", testAggEpoch},
 	{"DeltaUnalignedFrom", testAggDeltaUnaligned},
+	{"DeltaOverCounterReset", testAggDeltaReset},
 	{"Matrix", testAggMatrix},
 	{"LateDataAndCorrections", testAggLate},
 	{"InvalidArguments", testAggInvalid},
@@ -129,6 +130,44 @@ func testAggDeltaUnaligned(f *fixture) {
 	f.expectAggregate(sel, 7*time.Minute, store.AggDelta, se, pt(t0-5*minute, 10))
 }
 
+// testAggDeltaOverReset checks by hand that delta counts a drop as a counter
+// reset (restart from zero), also when the drop falls between intervals,
+// before From, or arrives late into stored rollups.
+func testAggDeltaReset(f *fixture) {
+	f.write("s", []cim.Reading{
+		rd("m1", "energy_import", cim.PhaseTotal, t0-10*minute, 100),
+		rd("m1", "energy_import", cim.PhaseTotal, t0+1*minute, 110),
+		rd("m1", "energy_import", cim.PhaseTotal, t0+5*minute, 3), // reset inside an interval
+		rd("m1", "energy_import", cim.PhaseTotal, t0+14*minute, 8),
+		rd("m1", "energy_import", cim.PhaseTotal, t0+16*minute, 2), // reset at an interval's first point
+		rd("m1", "energy_import", cim.PhaseTotal, t0+29*minute, 12),
+		rd("m1", "energy_import", cim.PhaseTotal, t0+31*minute, 20),
+	})
+	se := store.Series{Site: "s", SeriesKey: cim.SeriesKey{Asset: "m1", Quantity: "energy_import"}}
+	q := 15 * time.Minute
+	from := store.Selector{Site: "s", From: t0}
+	// t0: 100→110 (+10), →3 (reset, +3), →8 (+5); t0+15m: 8→2 (reset, +2),
+	// →12 (+10); t0+30m: 12→20 (+8).
+	f.expectAggregate(from, q, store.AggDelta, se, pt(t0, 18), pt(t0+15*minute, 12), pt(t0+30*minute, 8))
+	f.expectAggregate(from, time.Hour, store.AggDelta, se, pt(t0, 38))
+	f.expectAggregate(store.Selector{Site: "s", From: t0 + 10*minute}, q, store.AggDelta, se, pt(t0, 5), pt(t0+15*minute, 12), pt(t0+30*minute, 8))
+	f.expectAggregate(all("s"), q, store.AggDelta, se, pt(t0-15*minute, 0), pt(t0, 18), pt(t0+15*minute, 12), pt(t0+30*minute, 8))
+	f.expectAggregate(all("s"), 7*time.Minute, store.AggDelta, se,
+		pt(t0-12*minute, 0), pt(t0-5*minute, 10), pt(t0+2*minute, 3), pt(t0+9*minute, 5), pt(t0+16*minute, 2), pt(t0+23*minute, 10), pt(t0+30*minute, 8))
+	// Late points between stored ones: a reset arrives inside an interval
+	// already summed, and a point before everything.
+	f.write("s", []cim.Reading{
+		rd("m1", "energy_import", cim.PhaseTotal, t0+20*minute, 1), // 8→2 (+2), 2→1 (reset, +1), 1→12 (+11)
+		rd("m1", "energy_import", cim.PhaseTotal, t0-20*minute, 150),
+	})
+	f.expectAggregate(from, q, store.AggDelta, se, pt(t0, 18), pt(t0+15*minute, 14), pt(t0+30*minute, 8))
+	f.expectAggregate(all("s"), q, store.AggDelta, se, pt(t0-30*minute, 0), pt(t0-15*minute, 100), pt(t0, 18), pt(t0+15*minute, 14), pt(t0+30*minute, 8))
+	f.write("s", []cim.Reading{rd("m1", "energy_import", cim.PhaseTotal, t0+20*minute, 5)}) // a correction: 8→2 (+2), 2→5 (+3), 5→12 (+7)
+	f.expectAggregate(from, q, store.AggDelta, se, pt(t0, 18), pt(t0+15*minute, 12), pt(t0+30*minute, 8))
+	f.write("s", []cim.Reading{rd("m1", "energy_import", cim.PhaseTotal, t0+25*minute, 30)}) // 5→30 (+25), 30→12 (reset, +12)
+	f.expectAggregate(from, q, store.AggDelta, se, pt(t0, 18), pt(t0+15*minute, 2+3+25+12), pt(t0+30*minute, 8))
+}
+
 // matrixSteps are the steps every aggregation is checked with: multiples of
 // the rollup step and steps that are not.
 var matrixSteps = []time.Duration{
@@ -157,6 +196,9 @@ func (f *fixture) matrixData() {
 			continue
 		}
 		counter += float64(r.IntN(100)) / 4
+		if r.IntN(60) == 0 {
+			counter = float64(r.IntN(100)) / 4 // a reset
+		}
 		rs = append(rs, rd("m1", "energy_import", cim.PhaseTotal, t, counter))
 	}
 	for t := t0 + 2*hour; t < t0+8*hour; t += 10 * second {

@@ -33,6 +33,7 @@ var sessionTests = []test{
 
 var chargePointTests = []test{
 	{"PutGet", testSecretPutGet},
+	{"Asset", testSecretAsset},
 	{"OtherSiteConflict", testSecretConflict},
 	{"Delete", testSecretDelete},
 	{"MissingSite", testSecretMissingSite},
@@ -463,87 +464,117 @@ func testSessionConcurrent(f *fixture) {
 
 func secret(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
-func (f *fixture) expectSecret(cp, site string, hash [32]byte) {
+func (f *fixture) expectSecret(cp, site, asset string, hash [32]byte) {
 	f.t.Helper()
-	gotSite, gotHash, err := f.s.ChargePointSecret(f.ctx, cp)
+	gotSite, gotAsset, gotHash, err := f.s.ChargePointSecret(f.ctx, cp)
 	if err != nil {
 		f.t.Fatalf("ChargePointSecret %q: %v", cp, err)
 	}
-	if gotSite != site || gotHash != hash {
-		f.t.Errorf("ChargePointSecret %q: got site %q hash %x, want site %q hash %x", cp, gotSite, gotHash, site, hash)
+	if gotSite != site || gotAsset != asset || gotHash != hash {
+		f.t.Errorf("ChargePointSecret %q: got site %q asset %q hash %x, want site %q asset %q hash %x",
+			cp, gotSite, gotAsset, gotHash, site, asset, hash)
+	}
+}
+
+func (f *fixture) putSecret(site, cp, asset string, hash [32]byte) {
+	f.t.Helper()
+	if err := f.s.PutChargePointSecret(f.ctx, site, cp, asset, hash); err != nil {
+		f.t.Fatalf("PutChargePointSecret %q/%q asset %q: %v", site, cp, asset, err)
 	}
 }
 
 func testSecretPutGet(f *fixture) {
 	f.putSite(cim.Site{ID: "bristol", Name: "Bristol"})
-	_, _, err := f.s.ChargePointSecret(f.ctx, "cp-1")
+	_, _, _, err := f.s.ChargePointSecret(f.ctx, "cp-1")
 	f.expectNotFound("ChargePointSecret in an empty store", err)
-	if err := f.s.PutChargePointSecret(f.ctx, "bristol", "cp-1", secret("one")); err != nil {
-		f.t.Fatalf("PutChargePointSecret: %v", err)
-	}
-	f.expectSecret("cp-1", "bristol", secret("one"))
+	// Without an asset, the charge point's id is its asset.
+	f.putSecret("bristol", "cp-1", "", secret("one"))
+	f.expectSecret("cp-1", "bristol", "cp-1", secret("one"))
 	// The same site may change the password.
-	if err := f.s.PutChargePointSecret(f.ctx, "bristol", "cp-1", secret("two")); err != nil {
-		f.t.Fatalf("PutChargePointSecret replacing the hash: %v", err)
-	}
-	f.expectSecret("cp-1", "bristol", secret("two"))
-	_, _, err = f.s.ChargePointSecret(f.ctx, "CP-1")
+	f.putSecret("bristol", "cp-1", "", secret("two"))
+	f.expectSecret("cp-1", "bristol", "cp-1", secret("two"))
+	_, _, _, err = f.s.ChargePointSecret(f.ctx, "CP-1")
 	f.expectNotFound(`ChargePointSecret "CP-1" (ids are case-sensitive)`, err)
+}
+
+// testSecretAsset checks that a charge point's OCPP identity and its asset
+// are separate: the asset is kept as given, a put replaces it, and two
+// sites may file their chargers under the same asset id.
+func testSecretAsset(f *fixture) {
+	f.putSite(cim.Site{ID: "bristol", Name: "Bristol"})
+	f.putSite(cim.Site{ID: "athens", Name: "Athens"})
+	f.putSecret("bristol", "ALF-2217345", "house-01/evse-01", secret("one"))
+	f.expectSecret("ALF-2217345", "bristol", "house-01/evse-01", secret("one"))
+	// Re-registering the id with another asset replaces it.
+	f.putSecret("bristol", "ALF-2217345", "evse-02", secret("one"))
+	f.expectSecret("ALF-2217345", "bristol", "evse-02", secret("one"))
+	// And without one, the asset is the id again.
+	f.putSecret("bristol", "ALF-2217345", "", secret("two"))
+	f.expectSecret("ALF-2217345", "bristol", "ALF-2217345", secret("two"))
+	// Asset ids are per site: both sites' chargers may be "evse-01".
+	f.putSecret("bristol", "ALF-2217345", "evse-01", secret("one"))
+	f.putSecret("athens", "STH-EVSE-01", "evse-01", secret("three"))
+	f.expectSecret("ALF-2217345", "bristol", "evse-01", secret("one"))
+	f.expectSecret("STH-EVSE-01", "athens", "evse-01", secret("three"))
+	// One site may file two chargers under one asset (a charger replaced
+	// and its successor registered before the old one is deleted).
+	f.putSecret("athens", "STH-EVSE-01b", "evse-01", secret("four"))
+	f.expectSecret("STH-EVSE-01b", "athens", "evse-01", secret("four"))
+	f.expectSecret("STH-EVSE-01", "athens", "evse-01", secret("three"))
 }
 
 func testSecretConflict(f *fixture) {
 	f.putSite(cim.Site{ID: "bristol", Name: "Bristol"})
 	f.putSite(cim.Site{ID: "athens", Name: "Athens"})
-	if err := f.s.PutChargePointSecret(f.ctx, "bristol", "cp-1", secret("one")); err != nil {
-		f.t.Fatalf("PutChargePointSecret: %v", err)
-	}
-	err := f.s.PutChargePointSecret(f.ctx, "athens", "cp-1", secret("mine"))
+	f.putSecret("bristol", "cp-1", "evse-01", secret("one"))
+	err := f.s.PutChargePointSecret(f.ctx, "athens", "cp-1", "evse-09", secret("mine"))
 	if !errors.Is(err, store.ErrConflict) {
 		f.t.Errorf("PutChargePointSecret of an id another site holds: got %v, want an error matching store.ErrConflict", err)
 	}
-	f.expectSecret("cp-1", "bristol", secret("one"))
-	if err := f.s.PutChargePointSecret(f.ctx, "athens", "cp-2", secret("mine")); err != nil {
-		f.t.Fatalf("PutChargePointSecret of another id: %v", err)
-	}
-	f.expectSecret("cp-2", "athens", secret("mine"))
+	f.expectSecret("cp-1", "bristol", "evse-01", secret("one"))
+	f.putSecret("athens", "cp-2", "", secret("mine"))
+	f.expectSecret("cp-2", "athens", "cp-2", secret("mine"))
 }
 
 func testSecretDelete(f *fixture) {
 	f.putSite(cim.Site{ID: "bristol", Name: "Bristol"})
 	f.putSite(cim.Site{ID: "athens", Name: "Athens"})
-	if err := f.s.PutChargePointSecret(f.ctx, "bristol", "cp-1", secret("one")); err != nil {
-		f.t.Fatalf("PutChargePointSecret: %v", err)
-	}
+	f.putSecret("bristol", "cp-1", "evse-01", secret("one"))
 	err := f.s.DeleteChargePointSecret(f.ctx, "athens", "cp-1")
 	f.expectNotFound("DeleteChargePointSecret by a site that does not hold the id", err)
-	f.expectSecret("cp-1", "bristol", secret("one"))
+	f.expectSecret("cp-1", "bristol", "evse-01", secret("one"))
 	if err := f.s.DeleteChargePointSecret(f.ctx, "bristol", "cp-1"); err != nil {
 		f.t.Fatalf("DeleteChargePointSecret: %v", err)
 	}
-	_, _, err = f.s.ChargePointSecret(f.ctx, "cp-1")
+	_, _, _, err = f.s.ChargePointSecret(f.ctx, "cp-1")
 	f.expectNotFound("ChargePointSecret after deleting it", err)
 	err = f.s.DeleteChargePointSecret(f.ctx, "bristol", "cp-1")
 	f.expectNotFound("DeleteChargePointSecret twice", err)
-	// Once released, the id may move to another site.
-	if err := f.s.PutChargePointSecret(f.ctx, "athens", "cp-1", secret("new")); err != nil {
-		f.t.Fatalf("PutChargePointSecret of a released id: %v", err)
-	}
-	f.expectSecret("cp-1", "athens", secret("new"))
+	// Once released, the id may move to another site, with its own asset.
+	f.putSecret("athens", "cp-1", "", secret("new"))
+	f.expectSecret("cp-1", "athens", "cp-1", secret("new"))
 }
 
 func testSecretMissingSite(f *fixture) {
-	err := f.s.PutChargePointSecret(f.ctx, "nowhere", "cp-1", secret("one"))
+	err := f.s.PutChargePointSecret(f.ctx, "nowhere", "cp-1", "evse-01", secret("one"))
 	f.expectNotFound("PutChargePointSecret of a site that does not exist", err)
-	_, _, err = f.s.ChargePointSecret(f.ctx, "cp-1")
+	_, _, _, err = f.s.ChargePointSecret(f.ctx, "cp-1")
 	f.expectNotFound("ChargePointSecret after a refused put", err)
 }
 
 func testSecretInvalid(f *fixture) {
 	f.putSite(cim.Site{ID: "bristol", Name: "Bristol"})
 	for _, cp := range []string{"", " cp", "cp\x00", "a\xffb", strings.Repeat("x", 201)} {
-		err := f.s.PutChargePointSecret(f.ctx, "bristol", cp, secret("one"))
+		err := f.s.PutChargePointSecret(f.ctx, "bristol", cp, "evse-01", secret("one"))
 		f.expectFieldError(fmt.Sprintf("PutChargePointSecret %q", cp), err, "chargePoint")
 	}
+	f.putSecret("bristol", "cp-1", "evse-01", secret("one"))
+	for _, asset := range []string{" evse", "evse\x00", "a\xffb", strings.Repeat("x", 201)} {
+		err := f.s.PutChargePointSecret(f.ctx, "bristol", "cp-1", asset, secret("two"))
+		f.expectFieldError(fmt.Sprintf("PutChargePointSecret asset %q", asset), err, "asset")
+	}
+	// A refused put changes nothing.
+	f.expectSecret("cp-1", "bristol", "evse-01", secret("one"))
 }
 
 func (f *fixture) putTag(site, tag string, expires time.Time) {

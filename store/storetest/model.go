@@ -121,7 +121,8 @@ func (m *model) latest(site string) []store.LatestPoint {
 // intervals are left out, and the delta of an interval is its last value
 // minus the last value before its first counted instant (the previous
 // interval's last value, or the last point before from), or minus its first
-// value when the series has no earlier point.
+// value when the series has no earlier point, plus the value before each
+// drop (a counter reset) on the way.
 func aggregatePoints(all []cim.Point, from, to, step int64, agg store.Agg) []cim.Point {
 	i, _ := slices.BinarySearchFunc(all, from, func(p cim.Point, t int64) int { return cmp.Compare(p.Time, t) })
 	var prev float64
@@ -173,10 +174,22 @@ func aggregateValue(g []cim.Point, agg store.Agg, prev float64, hasPrev bool) fl
 	case store.AggCount:
 		return float64(len(g))
 	case store.AggDelta:
+		// last - start, plus what each reset took away: at a drop from a
+		// to b the counter restarted from zero, so it grew by b, not b - a.
+		start, vs := first, make([]float64, 0, len(g)+1)
 		if hasPrev {
-			return last - prev
+			start, vs = prev, append(vs, prev)
 		}
-		return last - first
+		for _, p := range g {
+			vs = append(vs, p.Value)
+		}
+		d := last - start
+		for k := 1; k < len(vs); k++ {
+			if vs[k] < vs[k-1] {
+				d += vs[k-1]
+			}
+		}
+		return d
 	}
 	panic("storetest: unknown aggregation " + string(agg))
 }

@@ -26,7 +26,7 @@ func RunReopen(t *testing.T, open func(t *testing.T) (s store.Store, reopen func
 	for _, sess := range []store.Session{done, running, stopOnly} {
 		f.putSession(sess)
 	}
-	if err := s.PutChargePointSecret(ctx, "bristol", "cp-1", secret("one")); err != nil {
+	if err := s.PutChargePointSecret(ctx, "bristol", "cp-1", "evse-01", secret("one")); err != nil {
 		t.Fatalf("PutChargePointSecret: %v", err)
 	}
 	f.putTag("bristol", "04e1a2b3", at(24*time.Hour))
@@ -43,7 +43,7 @@ func RunReopen(t *testing.T, open func(t *testing.T) (s store.Store, reopen func
 	})
 	f.expectSessions(store.SessionFilter{Site: "bristol"}, done, running)
 	f.expectSessions(store.SessionFilter{Site: "athens"}, stopOnly)
-	f.expectSecret("cp-1", "bristol", secret("one"))
+	f.expectSecret("cp-1", "bristol", "evse-01", secret("one"))
 	f.expectTags("bristol", store.IDTagEntry{Tag: "04e1a2b3", Expires: at(24 * time.Hour)})
 	f.expectTag("athens", "never", true, time.Time{})
 
@@ -53,7 +53,7 @@ func RunReopen(t *testing.T, open func(t *testing.T) (s store.Store, reopen func
 	start := startOf("athens", "cp-2", 9, at(2*time.Hour), 300)
 	f.putSession(start)
 	f.expectSession(both("athens", "cp-2", 9, at(2*time.Hour), at(3*time.Hour), 300, 700))
-	err := f.s.PutChargePointSecret(ctx, "athens", "cp-1", secret("two"))
+	err := f.s.PutChargePointSecret(ctx, "athens", "cp-1", "", secret("two"))
 	if err == nil {
 		t.Errorf("PutChargePointSecret of an id another site held before the reopen: no error")
 	}
