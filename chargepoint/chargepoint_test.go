@@ -259,11 +259,15 @@ func TestScriptedSession(t *testing.T) {
 	defer resp.Body.Close()
 	var doc struct {
 		ChargePoint  string
+		Asset        string
 		MeterValues  []MeterValue
 		Transactions []Transaction
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		t.Fatal(err)
+	}
+	if doc.Asset != "CP-SESSION" {
+		t.Errorf("truth handler: asset %q, want the id when Config.Asset is not set", doc.Asset)
 	}
 	if doc.ChargePoint != "CP-SESSION" || len(doc.MeterValues) != len(cp.Sent()) || len(doc.Transactions) != 1 {
 		t.Errorf("truth handler: %s, %d values (want %d), %d transactions", doc.ChargePoint, len(doc.MeterValues), len(cp.Sent()), len(doc.Transactions))
@@ -652,4 +656,28 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// TestTruthNamesAsset checks that the truth names the asset the charger is
+// registered for beside its OCPP identity, so a test compares the
+// platform's values of that asset.
+func TestTruthNamesAsset(t *testing.T) {
+	cp, err := New(Config{ID: "STH-EVSE-01", Asset: "evse-01", URL: "ws://127.0.0.1:1/ocpp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(cp.TruthHandler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct{ ChargePoint, Asset string }
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.ChargePoint != "STH-EVSE-01" || doc.Asset != "evse-01" {
+		t.Errorf("truth: chargePoint %q asset %q, want STH-EVSE-01 and evse-01", doc.ChargePoint, doc.Asset)
+	}
 }

@@ -65,6 +65,12 @@ type Config struct {
 	// ID is the charge point identity, the last path element of its URL
 	// and the basic-auth user name.
 	ID string
+	// Asset is the asset the central system files this charger's readings
+	// under (its registration's asset; default ID). The truth names it, so
+	// that a test compares the platform's values of that asset: the OCPP
+	// identity is one namespace on a central system, asset ids are per
+	// site.
+	Asset string
 	// URL is the central system's base URL (ws:// or wss://); the charger
 	// connects to URL + "/" + ID.
 	URL string
@@ -161,6 +167,7 @@ func (c Config) withDefaults() (Config, error) {
 	if strings.ContainsAny(c.ID, "/?#") || len(c.ID) > 48 {
 		return c, fmt.Errorf("charge point config: ID %q must be at most 48 characters without / ? #", c.ID)
 	}
+	c.Asset = cmpOr(c.Asset, c.ID)
 	u, err := url.Parse(c.URL)
 	if err != nil {
 		return c, fmt.Errorf("charge point config: URL %q: %w", c.URL, err)

@@ -73,7 +73,10 @@ func (cp *ChargePoint) Transactions() []Transaction {
 
 // truthDoc is the TruthHandler's document.
 type truthDoc struct {
-	ChargePoint  string        `json:"chargePoint"`
+	ChargePoint string `json:"chargePoint"` // the OCPP identity
+	// Asset is what the platform files the readings under (Config.Asset):
+	// connectors 0 and 1 that asset, connector N ≥ 2 ASSET/connector-N.
+	Asset        string        `json:"asset"`
 	Vendor       string        `json:"vendor"`
 	Model        string        `json:"model"`
 	Online       bool          `json:"online"`
@@ -107,7 +110,7 @@ func (cp *ChargePoint) TruthHandler() http.Handler {
 				return
 			}
 		}
-		doc := truthDoc{ChargePoint: cp.cfg.ID, Vendor: cp.cfg.Vendor, Model: cp.cfg.Model,
+		doc := truthDoc{ChargePoint: cp.cfg.ID, Asset: cp.cfg.Asset, Vendor: cp.cfg.Vendor, Model: cp.cfg.Model,
 			Online: cp.Online(), Queued: cp.Queued(), MeterValues: []MeterValue{}, Transactions: cp.Transactions()}
 		for _, m := range cp.Sent() {
 			if (tx == 0 || m.TransactionID == tx) && !m.Time.Before(since) {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/platform/auth"
 	"github.com/gridlink/gridlink/store"
 )
@@ -34,10 +35,12 @@ type sessionView struct {
 	MeterValues []meterSeries `json:"meter_values,omitempty"`
 }
 
-func viewSession(s store.Session) sessionView {
+// viewSession shows a session of a charge point whose readings are filed
+// under asset.
+func viewSession(s store.Session, asset string) sessionView {
 	v := sessionView{Site: s.Site, ChargePoint: s.ChargePoint, Connector: s.Connector, TransactionID: s.TransactionID,
 		IDTag: s.IDTag, MeterStartWh: s.MeterStartWh, EnergyWh: s.EnergyWh(), StopReason: s.StopReason, Running: s.Running(),
-		Asset: sessionAsset(s)}
+		Asset: sessionAsset(s, asset)}
 	if !s.Start.IsZero() {
 		t := s.Start.UTC()
 		v.Start = &t
@@ -100,10 +103,19 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request, p au
 		}
 	}
 	out := make([]sessionView, 0, len(ss))
+	assets := map[string]string{} // charge point → asset, looked up once each
 	for _, x := range ss {
-		sv := viewSession(x)
+		asset, ok := assets[x.ChargePoint]
+		if !ok {
+			if asset, err = s.chargePointAsset(r.Context(), site, x.ChargePoint); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			assets[x.ChargePoint] = asset
+		}
+		sv := viewSession(x, asset)
 		if withValues {
-			if sv.MeterValues, err = s.meterValues(r.Context(), p, x); err != nil {
+			if sv.MeterValues, err = s.meterValues(r.Context(), p, x, asset); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -129,8 +141,18 @@ func (s *Server) adminSite(r *http.Request, p auth.Principal) (string, error) {
 // characters.
 const minChargePointPassword, maxChargePointPassword = 16, 40
 
+// chargePointView is a registered charge point as the API shows it: its
+// OCPP identity and the asset of its site its readings are filed under.
+type chargePointView struct {
+	Site  string `json:"site"`
+	ID    string `json:"id"`
+	Asset string `json:"asset"`
+}
+
 // handlePutChargePoint serves POST /api/v1/sites/{site}/chargepoints: it
-// registers a charge point's OCPP id and password (kept as a SHA-256 only).
+// registers a charge point's OCPP identity and password (kept as a SHA-256
+// only), and the asset of the site its readings are filed under (default:
+// the asset whose id is the identity).
 func (s *Server) handlePutChargePoint(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	site, err := s.adminSite(r, p)
 	if err != nil {
@@ -140,20 +162,79 @@ func (s *Server) handlePutChargePoint(w http.ResponseWriter, r *http.Request, p 
 	var req struct {
 		ID       string `json:"id"`
 		Password string `json:"password"`
+		Asset    string `json:"asset"`
 	}
 	if err := s.decodeBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if err := store.CheckID("id", req.ID); err != nil {
+		s.writeError(w, r, invalidField("id", req.ID, "%s", reasonOf(err)))
 		return
 	}
 	if n := len(req.Password); n < minChargePointPassword || n > maxChargePointPassword {
 		s.writeError(w, r, invalidField("password", "…", "%d characters: OCPP's AuthorizationKey has %d to %d", n, minChargePointPassword, maxChargePointPassword))
 		return
 	}
-	if err := s.store.PutChargePointSecret(r.Context(), site, req.ID, sha256.Sum256([]byte(req.Password))); err != nil {
+	defaulted := req.Asset == ""
+	if defaulted {
+		req.Asset = req.ID
+	}
+	if err := s.checkChargerAsset(r.Context(), site, req.Asset, defaulted); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"site": site, "id": req.ID})
+	if err := s.store.PutChargePointSecret(r.Context(), site, req.ID, req.Asset, sha256.Sum256([]byte(req.Password))); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, chargePointView{Site: site, ID: req.ID, Asset: req.Asset})
+}
+
+// checkChargerAsset checks that asset is a charging point of the site:
+// the charge point's readings are written under it. defaulted says the
+// body gave no asset, so the charge point's id stands for it.
+func (s *Server) checkChargerAsset(ctx context.Context, site, asset string, defaulted bool) error {
+	what := ""
+	if defaulted {
+		what = " (the id, as no asset was given)"
+	}
+	if err := cim.CheckAssetID(asset); err != nil {
+		return invalidField("asset", asset, "%s%s", reasonOf(err), what)
+	}
+	a, err := s.store.Asset(ctx, site, asset)
+	if errors.Is(err, store.ErrNotFound) {
+		hint := ""
+		if defaulted {
+			hint = `, or give the charger's asset in "asset"`
+		}
+		return errorf(http.StatusNotFound, CodeNotFound,
+			"field asset=%q%s: asset %q does not exist in site %q; register it with POST /api/v1/sites/%s/assets%s",
+			clip(asset), what, clip(asset), site, site, hint)
+	}
+	if err != nil {
+		return fmt.Errorf("look up asset %q of site %q: %w", asset, site, err)
+	}
+	if a.Type != cim.ChargingPoint {
+		return invalidField("asset", asset, "an asset of type %s%s; a charge point's readings go to an asset of type %s",
+			a.Type, what, cim.ChargingPoint)
+	}
+	return nil
+}
+
+// chargePointAsset is the asset the readings of a charge point of the site
+// are filed under: its registered asset, or its id when it is not (or no
+// longer) registered in the site, as it was before charge points had an
+// asset of their own.
+func (s *Server) chargePointAsset(ctx context.Context, site, chargePoint string) (string, error) {
+	owner, asset, _, err := s.store.ChargePointSecret(ctx, chargePoint)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && owner != site:
+		return chargePoint, nil
+	case err != nil:
+		return "", fmt.Errorf("look up charge point %q: %w", chargePoint, err)
+	}
+	return asset, nil
 }
 
 func (s *Server) handleDeleteChargePoint(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -316,7 +397,7 @@ func (s *Server) handleChargerCommand(w http.ResponseWriter, r *http.Request, p 
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "this platform node runs no OCPP central system (serve --ocpp-listen)"))
 		return
 	}
-	owner, _, err := s.store.ChargePointSecret(r.Context(), id)
+	owner, _, _, err := s.store.ChargePointSecret(r.Context(), id)
 	if err == nil && owner != site {
 		err = store.ErrNotFound
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,12 +144,14 @@ func TestSessionMeterValues(t *testing.T) {
 
 func TestChargePointsAndTagsAPI(t *testing.T) {
 	f := newFixture(t)
+	f.asset("bristol", "evse-01", "charging_point")
+	f.asset("athens", "evse-01", "charging_point")
 	f.must(http.StatusBadRequest, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "evse-01", "password": "short"})
 	f.must(http.StatusForbidden, "POST", "/api/v1/sites/bristol/chargepoints", f.read, map[string]string{"id": "evse-01", "password": "0123456789abcdef"})
 	f.must(http.StatusOK, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "evse-01", "password": "0123456789abcdef"})
-	site, sum, err := f.st.ChargePointSecret(context.Background(), "evse-01")
-	if err != nil || site != "bristol" || sum == [32]byte{} {
-		t.Fatalf("stored secret: %s %x %v", site, sum, err)
+	site, asset, sum, err := f.st.ChargePointSecret(context.Background(), "evse-01")
+	if err != nil || site != "bristol" || asset != "evse-01" || sum == [32]byte{} {
+		t.Fatalf("stored secret: %s %s %x %v", site, asset, sum, err)
 	}
 	f.must(http.StatusConflict, "POST", "/api/v1/sites/athens/chargepoints", f.admin, map[string]string{"id": "evse-01", "password": "0123456789abcdef"})
 
@@ -165,5 +168,89 @@ func TestChargePointsAndTagsAPI(t *testing.T) {
 	f.must(http.StatusOK, "GET", "/api/v1/sites/bristol/idtags", f.admin, nil).json(t, &tags)
 	if len(tags.IDTags) != 0 {
 		t.Errorf("tag not deleted: %+v", tags.IDTags)
+	}
+}
+
+// TestChargePointAsset checks the registration's asset: the OCPP identity
+// and the asset are separate, the asset defaults to the identity, must be
+// a charging point of the site, and a new registration replaces it.
+func TestChargePointAsset(t *testing.T) {
+	f := newFixture(t)
+	f.asset("bristol", "evse-01", "charging_point")
+	f.asset("athens", "evse-01", "charging_point")
+	const pw = "0123456789abcdef"
+	reg := func(site string, body map[string]string) chargePointView {
+		t.Helper()
+		body["password"] = pw
+		var v chargePointView
+		f.must(http.StatusOK, "POST", "/api/v1/sites/"+site+"/chargepoints", f.admin, body).json(t, &v)
+		return v
+	}
+	stored := func(id string) (site, asset string) {
+		t.Helper()
+		site, asset, _, err := f.st.ChargePointSecret(context.Background(), id)
+		if err != nil {
+			t.Fatalf("ChargePointSecret %q: %v", id, err)
+		}
+		return site, asset
+	}
+
+	// Both sites' chargers are asset evse-01, under identities of their own.
+	if v := reg("bristol", map[string]string{"id": "ALF-2217345", "asset": "evse-01"}); v != (chargePointView{"bristol", "ALF-2217345", "evse-01"}) {
+		t.Errorf("register with an asset: %+v", v)
+	}
+	if v := reg("athens", map[string]string{"id": "STH-EVSE-01", "asset": "evse-01"}); v != (chargePointView{"athens", "STH-EVSE-01", "evse-01"}) {
+		t.Errorf("register the other site's evse-01: %+v", v)
+	}
+	if site, asset := stored("STH-EVSE-01"); site != "athens" || asset != "evse-01" {
+		t.Errorf("stored: %s %s", site, asset)
+	}
+	// Without an asset, the identity is the asset.
+	if v := reg("bristol", map[string]string{"id": "evse-01"}); v.Asset != "evse-01" {
+		t.Errorf("register without an asset: %+v", v)
+	}
+	// Re-registering with another asset replaces it.
+	f.asset("bristol", "house-01/evse", "charging_point")
+	reg("bristol", map[string]string{"id": "ALF-2217345", "asset": "house-01/evse"})
+	if _, asset := stored("ALF-2217345"); asset != "house-01/evse" {
+		t.Errorf("asset after re-registering: %q", asset)
+	}
+
+	// Errors name the field asset and its value, and change nothing.
+	for _, c := range []struct {
+		body       map[string]string
+		status     int
+		code, want string
+	}{
+		{map[string]string{"id": "ALF-2217345", "asset": "evse-99"}, http.StatusNotFound, CodeNotFound, `field asset="evse-99"`},
+		{map[string]string{"id": "ALF-2217345", "asset": "house-01/meter"}, http.StatusBadRequest, CodeInvalidBody, `field asset="house-01/meter": an asset of type smart_meter`},
+		{map[string]string{"id": "ALF-2217345", "asset": " evse"}, http.StatusBadRequest, CodeInvalidBody, `field asset=" evse"`},
+		{map[string]string{"id": "ALF-2217345"}, http.StatusNotFound, CodeNotFound, `field asset="ALF-2217345" (the id, as no asset was given)`},
+		{map[string]string{"id": "", "asset": "evse-01"}, http.StatusBadRequest, CodeInvalidBody, `field id=""`},
+	} {
+		c.body["password"] = pw
+		r := f.must(c.status, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, c.body)
+		var e struct{ Error, Code string }
+		r.json(t, &e)
+		if e.Code != c.code || !strings.Contains(e.Error, c.want) {
+			t.Errorf("register %v: %s %q, want code %s and %q", c.body, e.Code, e.Error, c.code, c.want)
+		}
+	}
+	if _, asset := stored("ALF-2217345"); asset != "house-01/evse" {
+		t.Errorf("asset after refused registrations: %q", asset)
+	}
+	// An asset of another site is not this site's.
+	f.asset("athens", "evse-07", "charging_point")
+	f.must(http.StatusNotFound, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "X-1", "password": pw, "asset": "evse-07"})
+}
+
+// BenchmarkRegisterChargePoint measures POST …/chargepoints with an asset
+// (the asset check and the store's upsert, on SQLite) through real HTTP.
+func BenchmarkRegisterChargePoint(b *testing.B) {
+	f := newFixture(b)
+	f.asset("bristol", "evse-01", "charging_point")
+	body := map[string]string{"id": "ALF-2217345", "password": "0123456789abcdef", "asset": "evse-01"}
+	for b.Loop() {
+		f.must(http.StatusOK, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, body)
 	}
 }

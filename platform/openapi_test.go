@@ -90,7 +90,12 @@ func TestOpenAPIConformance(t *testing.T) {
 	f.must(200, "GET", "/api/v1/readings", f.read, nil, "Accept: text/csv")
 	f.must(200, "GET", "/api/v1/latest", f.read, nil)
 	f.must(200, "GET", "/api/v1/latest?format=csv", f.read, nil)
+	f.must(201, "POST", "/api/v1/sites/bristol/assets", f.admin, map[string]any{"id": "evse-01", "type": "charging_point"})
 	f.must(200, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "evse-01", "password": "0123456789abcdef0123"})
+	f.must(200, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "ALF-2217345", "password": "0123456789abcdef0123", "asset": "evse-01"})
+	f.must(404, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "ALF-2217345", "password": "0123456789abcdef0123", "asset": "evse-99"})
+	f.must(400, "POST", "/api/v1/sites/bristol/chargepoints", f.admin, map[string]string{"id": "ALF-2217345", "password": "0123456789abcdef0123", "asset": "house-01/meter"})
+	f.must(201, "POST", "/api/v1/sites/athens/assets", f.admin, map[string]any{"id": "evse-01", "type": "charging_point"})
 	f.must(409, "POST", "/api/v1/sites/athens/chargepoints", f.admin, map[string]string{"id": "evse-01", "password": "0123456789abcdef0123"})
 	f.must(200, "DELETE", "/api/v1/sites/bristol/chargepoints/evse-01", f.admin, nil)
 	f.must(200, "POST", "/api/v1/sites/bristol/idtags", f.admin, map[string]any{"tag": "04A2B3C4D5", "expires": "2030-01-01T00:00:00Z"})
@@ -101,7 +106,6 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.must(200, "GET", "/api/v1/sites/bristol/sessions?charge_point=evse-01&from=2024-05-01T00:00:00Z&limit=10", f.read, nil)
-	f.must(201, "POST", "/api/v1/sites/bristol/assets", f.admin, map[string]any{"id": "evse-01", "type": "charging_point"})
 	f.must(200, "POST", "/api/v1/readings", f.ingest, []any{reading("evse-01", "ev_charging_power", at+60_000, 7400)})
 	f.must(200, "GET", "/api/v1/sites/bristol/sessions?meter_values=true", f.read, nil)
 	if r := f.must(200, "GET", "/api/v1/sites/bristol/sessions/evse-01/7", f.read, nil); !strings.Contains(string(r.body), `"points":[[`) {

@@ -33,14 +33,14 @@ func (p pointArray) MarshalJSON() ([]byte, error) {
 	return append(b, ']'), nil
 }
 
-// sessionAsset is the asset a session's readings are stored under: the
-// charge point's, or for connector N ≥ 2 its "connector-N" sub-asset, as the
-// OCPP central system writes them.
-func sessionAsset(s store.Session) string {
+// sessionAsset is the asset a session's readings are stored under: asset,
+// the charge point's (see Server.chargePointAsset), or for connector N ≥ 2
+// its "connector-N" sub-asset, as the OCPP central system writes them.
+func sessionAsset(s store.Session, asset string) string {
 	if s.Connector >= 2 {
-		return s.ChargePoint + "/connector-" + strconv.Itoa(s.Connector)
+		return asset + "/connector-" + strconv.Itoa(s.Connector)
 	}
-	return s.ChargePoint
+	return asset
 }
 
 // ofSession reports whether a series' asset belongs to the session's
@@ -55,14 +55,14 @@ func ofSession(asset, base string) bool {
 }
 
 // meterValues reads the readings of a session's connector from its start to
-// its stop (both included), or to now while it runs. A session whose start
-// is unknown has none.
-func (s *Server) meterValues(ctx context.Context, p auth.Principal, ss store.Session) ([]meterSeries, error) {
+// its stop (both included), or to now while it runs; asset is the charge
+// point's. A session whose start is unknown has none.
+func (s *Server) meterValues(ctx context.Context, p auth.Principal, ss store.Session, asset string) ([]meterSeries, error) {
 	out := []meterSeries{}
 	if ss.Start.IsZero() {
 		return out, nil
 	}
-	base := sessionAsset(ss)
+	base := sessionAsset(ss, asset)
 	latest, err := s.store.Latest(ctx, ss.Site)
 	if err != nil {
 		return nil, fmt.Errorf("series of charge point %q: %w", ss.ChargePoint, err)
@@ -125,8 +125,13 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request, p auth
 		s.writeError(w, r, fmt.Errorf("session %d of charge point %q: %w", tx, cp, err))
 		return
 	}
-	v := viewSession(ss)
-	if v.MeterValues, err = s.meterValues(r.Context(), p, ss); err != nil {
+	asset, err := s.chargePointAsset(r.Context(), site, cp)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := viewSession(ss, asset)
+	if v.MeterValues, err = s.meterValues(r.Context(), p, ss, asset); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -25,14 +25,16 @@ type ocppDeps struct {
 }
 
 func (d ocppDeps) ChargePoint(ctx context.Context, id string) (ocpp.ChargePoint, bool, error) {
-	site, sum, err := d.st.ChargePointSecret(ctx, id)
+	site, asset, sum, err := d.st.ChargePointSecret(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return ocpp.ChargePoint{}, false, nil
 	}
 	if err != nil {
 		return ocpp.ChargePoint{}, false, err
 	}
-	return ocpp.ChargePoint{ID: id, Site: site, Asset: id, PasswordSHA256: sum}, true, nil
+	// Readings go to the registered asset, not the OCPP identity: asset ids
+	// are per site, identities are one namespace.
+	return ocpp.ChargePoint{ID: id, Site: site, Asset: asset, PasswordSHA256: sum}, true, nil
 }
 
 // Write stores a charge point's readings; those of ledger assets are

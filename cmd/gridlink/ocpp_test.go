@@ -140,6 +140,94 @@ func TestITC2_01_ChargingPoint(t *testing.T) {
 	})
 }
 
+// TestChargerIdentitySeparateFromAsset runs two sites that both have an
+// asset evse-01, as the pilots athens and steinheim do. Athens's charger
+// connects as evse-01; Steinheim's registers its own OCPP identity (as a
+// serial number would be) for its evse-01. Steinheim's meter values must
+// be stored under steinheim's evse-01, never under the identity or in
+// athens, and its session, keyed by the identity, must carry them.
+func TestChargerIdentitySeparateFromAsset(t *testing.T) {
+	dir := t.TempDir()
+	siteDir := filepath.Join(dir, "sites")
+	os.MkdirAll(siteDir, 0o755)
+	os.WriteFile(filepath.Join(siteDir, "a.yaml"), []byte("site: {id: athens, name: Athens, country: GR, timezone: Europe/Athens}\nassets:\n  - {id: evse-01, type: charging_point, make: Alfen, model: Twin4XL}\n"), 0o644)
+	os.WriteFile(filepath.Join(siteDir, "s.yaml"), []byte("site: {id: steinheim, name: Steinheim, country: DE, timezone: Europe/Berlin}\nassets:\n  - {id: evse-01, type: charging_point, make: EVTEC, model: sospeso&charge}\n"), 0o644)
+	ocppAddr := freeAddr(t)
+	plat := startServer(t, "--data", filepath.Join(dir, "data"), "--sites", siteDir, "--ocpp-listen", ocppAddr)
+	const id, password = "STH-EVSE-01", "s3cret-charger-key-02"
+	if code := call(t, "POST", plat.url+"/api/v1/sites/athens/chargepoints", plat.key, map[string]string{"id": "evse-01", "password": "athens-charger-key-01"}, nil); code != http.StatusOK {
+		t.Fatalf("register athens's charge point: %d", code)
+	}
+	// Steinheim's charger cannot take the identity evse-01 too …
+	if code := call(t, "POST", plat.url+"/api/v1/sites/steinheim/chargepoints", plat.key, map[string]string{"id": "evse-01", "password": password}, nil); code != http.StatusConflict {
+		t.Fatalf("register steinheim's charger as evse-01: %d, want 409", code)
+	}
+	// … but registers its own for its evse-01.
+	var reg struct{ Site, ID, Asset string }
+	if code := call(t, "POST", plat.url+"/api/v1/sites/steinheim/chargepoints", plat.key, map[string]string{"id": id, "password": password, "asset": "evse-01"}, &reg); code != http.StatusOK || reg.Asset != "evse-01" {
+		t.Fatalf("register charge point %s for evse-01: %d %+v", id, code, reg)
+	}
+	if code := call(t, "POST", plat.url+"/api/v1/sites/steinheim/idtags", plat.key, map[string]string{"tag": "CAFE0001"}, nil); code != http.StatusOK {
+		t.Fatalf("add id tag: %d", code)
+	}
+	cp, err := chargepoint.New(chargepoint.Config{
+		ID: id, Asset: "evse-01", URL: "ws://" + ocppAddr + "/ocpp", Password: password, Seed: 5, IDTags: []string{"CAFE0001"},
+		MeterValueInterval: 200 * time.Millisecond, Plan: chargepoint.SessionPlan{{After: 100 * time.Millisecond, Duration: 2 * time.Second}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- cp.Run(ctx) }()
+	waitFor(t, 30*time.Second, "the session to end", func() bool {
+		txs := cp.Transactions()
+		return len(txs) == 1 && !txs[0].Stop.IsZero()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("charge point: %v", err)
+	}
+	tx := cp.Transactions()[0]
+
+	sent := asAsset(cp.Sent(), "evse-01")
+	if checked := checkMeterValues(t, plat.url, plat.key, "steinheim", sent); checked < 5 {
+		t.Errorf("only %d meter values to check", checked)
+	}
+	from, to := sent[0].Time.Add(-time.Minute), sent[len(sent)-1].Time.Add(time.Minute)
+	for _, r := range platformReadings(t, plat.url, plat.key, "steinheim", from, to) {
+		if r.Asset != "evse-01" && !strings.HasPrefix(r.Asset, "evse-01/") {
+			t.Errorf("a reading of asset %q in steinheim", r.Asset)
+		}
+	}
+	if rs := platformReadings(t, plat.url, plat.key, "athens", from, to); len(rs) != 0 {
+		t.Errorf("%d readings in athens, whose charger never connected", len(rs))
+	}
+	var sessions struct {
+		Sessions []struct {
+			ChargePoint string `json:"charge_point"`
+			Asset       string
+		}
+	}
+	if code := call(t, "GET", plat.url+"/api/v1/sites/steinheim/sessions", plat.key, nil, &sessions); code != http.StatusOK ||
+		len(sessions.Sessions) != 1 || sessions.Sessions[0].ChargePoint != id || sessions.Sessions[0].Asset != "evse-01" {
+		t.Fatalf("sessions: %d %+v", code, sessions)
+	}
+	checkSessionMeterValues(t, plat.url, plat.key, "steinheim", id, tx.ID, sent)
+}
+
+// asAsset returns the meter values a charger sent as the platform files
+// them: under the asset its registration names rather than its OCPP
+// identity (what meterValueAsset starts from).
+func asAsset(sent []chargepoint.MeterValue, asset string) []chargepoint.MeterValue {
+	out := make([]chargepoint.MeterValue, len(sent))
+	for i, mv := range sent {
+		mv.ChargePoint = asset
+		out[i] = mv
+	}
+	return out
+}
+
 // checkMeterValues checks that every meter value a charger sent is in the
 // platform once, with its quantity, phase, time and canonical value, and
 // returns how many it checked.

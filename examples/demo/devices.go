@@ -58,8 +58,17 @@ type Device struct {
 
 // ChargePoint is a simulated OCPP 1.6J charger's set-up.
 type ChargePoint struct {
+	// ID is the charger's OCPP identity, registered for the asset: the
+	// file's id, or the asset id when it gives none. Identities are one
+	// namespace on a central system while asset ids are per site, so
+	// Parse refuses an identity two chargers share.
+	ID     string
 	Quirks []string
 }
+
+// maxChargePointID is the longest OCPP identity package chargepoint takes
+// (OCPP 1.6's chargeBoxIdentity is CiString48).
+const maxChargePointID = 48
 
 // Error is one problem at one line of a mapping file.
 type Error struct {
@@ -205,7 +214,27 @@ func (p *parser) top(n *yaml.Node) *Mapping {
 			m.Devices[i].Interval = m.Interval
 		}
 	}
+	p.uniqueChargePoints(m.Devices)
 	return m
+}
+
+// uniqueChargePoints refuses an OCPP identity that two chargers share: a
+// central system tells chargers apart by identity alone.
+func (p *parser) uniqueChargePoints(ds []Device) {
+	first := map[string]Device{}
+	for _, d := range ds {
+		if d.ChargePoint == nil || d.ChargePoint.ID == "" {
+			continue
+		}
+		id := d.ChargePoint.ID
+		if o, ok := first[id]; ok {
+			p.errs = append(p.errs, &Error{File: p.file, Line: d.Line, Field: "sites." + d.Site + "." + d.Asset + ".chargepoint.id",
+				Msg: fmt.Sprintf("OCPP identity %q is also sites.%s.%s's (line %d): identities are one namespace on a central system; give each charger an id of its own",
+					id, o.Site, o.Asset, o.Line)})
+			continue
+		}
+		first[id] = d
+	}
 }
 
 func (p *parser) device(site, asset string, n *yaml.Node) Device {
@@ -223,6 +252,14 @@ func (p *parser) device(site, asset string, n *yaml.Node) Device {
 			kinds++
 		case "chargepoint":
 			d.ChargePoint = p.chargePoint(v, f)
+			if d.ChargePoint.ID == "" {
+				// The asset id stands for the identity where it can be one.
+				if validChargePointID(asset) {
+					d.ChargePoint.ID = asset
+				} else {
+					p.fail(v, join(f, "id"), "asset id %q cannot be an OCPP identity: give the charger an id (1 to %d letters, digits, - _ .)", asset, maxChargePointID)
+				}
+			}
 			kinds++
 		case "none":
 			d.None = p.text(v, f)
@@ -263,6 +300,16 @@ func (p *parser) chargePoint(n *yaml.Node, field string) *ChargePoint {
 	p.pairs(n, field, func(k, v *yaml.Node) {
 		f := join(field, k.Value)
 		switch k.Value {
+		case "id":
+			id := p.text(v, f)
+			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+				return // text said so
+			}
+			if !validChargePointID(id) {
+				p.fail(v, f, "OCPP identity %q: want 1 to %d letters, digits, - _ .", id, maxChargePointID)
+				return
+			}
+			cp.ID = id
 		case "quirks":
 			if v.Kind != yaml.SequenceNode {
 				p.fail(v, f, "want a list")
@@ -277,10 +324,26 @@ func (p *parser) chargePoint(n *yaml.Node, field string) *ChargePoint {
 				cp.Quirks = append(cp.Quirks, s)
 			}
 		default:
-			p.fail(k, f, "unknown field (known: quirks)")
+			p.fail(k, f, "unknown field (known: id, quirks)")
 		}
 	})
 	return cp
+}
+
+// validChargePointID reports whether s can be an OCPP identity: the last
+// path element of the charger's URL and its basic-auth user name, so no
+// characters that need escaping there, and no ':' (it ends a basic-auth
+// user name).
+func validChargePointID(s string) bool {
+	if s == "" || len(s) > maxChargePointID {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func validID(s string) bool {

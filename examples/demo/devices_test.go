@@ -62,6 +62,13 @@ func TestEmbedded(t *testing.T) {
 	if d, ok := m.Get("athens", "evse-01"); !ok || d.ChargePoint == nil || d.ChargePoint.Quirks[0] != "alfen" {
 		t.Errorf("athens evse-01: %+v", d)
 	}
+	// Both sites have an evse-01; each charger has an OCPP identity of its own.
+	if d, ok := m.Get("athens", "evse-01"); !ok || d.ChargePoint.ID != "evse-01" {
+		t.Errorf("athens evse-01's identity: %+v", d.ChargePoint)
+	}
+	if d, ok := m.Get("steinheim", "evse-01"); !ok || d.ChargePoint == nil || d.ChargePoint.ID != "STH-EVSE-01" {
+		t.Errorf("steinheim evse-01: %+v", d)
+	}
 	if d, _ := m.Get("steinheim", "house-02/meter"); d.Vars["device"] != "em420-h02" || d.Interval != m.Interval {
 		t.Errorf("steinheim house-02/meter: %+v", d)
 	}
@@ -108,6 +115,15 @@ func TestParseErrors(t *testing.T) {
 		{"sites: {s: {a: {none: x, ledger: true}}}\n", "takes no vars and no ledger mark"},
 		{"sites: {s: {a: {profile: [p]}}}\n", "sites.s.a.profile: want text"},
 		{"sites: {s: {a: {profile: p}}\n", "x.yaml"},
+		{"sites:\n  s:\n    a: {chargepoint: {id: CP-1}}\n  t:\n    b: {chargepoint: {id: CP-1}}\n",
+			`x.yaml:5: sites.t.b.chargepoint.id: OCPP identity "CP-1" is also sites.s.a's (line 3)`},
+		{"sites:\n  s:\n    evse-01: {chargepoint: {}}\n  t:\n    evse-01: {chargepoint: {}}\n",
+			`x.yaml:5: sites.t.evse-01.chargepoint.id: OCPP identity "evse-01" is also sites.s.evse-01's (line 3)`},
+		{"sites:\n  s:\n    a: {chargepoint: {id: 'CP 1'}}\n", `x.yaml:3: sites.s.a.chargepoint.id: OCPP identity "CP 1": want 1 to 48`},
+		{"sites:\n  s:\n    a: {chargepoint: {id: 'user:pw'}}\n", `OCPP identity "user:pw"`},
+		{"sites:\n  s:\n    a: {chargepoint: {id: [x]}}\n", `x.yaml:3: sites.s.a.chargepoint.id: want text`},
+		{"sites:\n  s:\n    house-01/evse: {chargepoint: {quirks: [alfen]}}\n", `x.yaml:3: sites.s.house-01/evse.chargepoint.id: asset id "house-01/evse" cannot be an OCPP identity`},
+		{"sites:\n  s:\n    a: {chargepoint: {serial: x}}\n", "unknown field (known: id, quirks)"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("x.yaml", []byte(tt.in))
@@ -121,6 +137,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(devicesYAML)
 	f.Add([]byte("sites:\n  s:\n    a: {profile: p, vars: {id: x}, interval: 2s, ledger: true}\n    b: {chargepoint: {quirks: [alfen]}}\n"))
 	f.Add([]byte("sites: {s: {a: {none: x}}}\ninterval: 1s\ncycle: 2s\n"))
+	f.Add([]byte("sites: {s: {a: {chargepoint: {id: CP-1}}}, t: {a: {chargepoint: {id: CP-2}}, b: {chargepoint: {}}}}\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse("fuzz.yaml", data)
@@ -134,7 +151,14 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		seen := map[string]bool{}
+		identities := map[string]bool{}
 		for _, d := range m.Devices {
+			if cp := d.ChargePoint; cp != nil {
+				if !validChargePointID(cp.ID) || identities[cp.ID] {
+					t.Fatalf("accepted charger %+v of %s/%s: identity invalid or shared", cp, d.Site, d.Asset)
+				}
+				identities[cp.ID] = true
+			}
 			kinds := 0
 			for _, set := range []bool{d.Profile != "", d.ChargePoint != nil, d.None != ""} {
 				if set {
