@@ -76,6 +76,11 @@ type Pass struct {
 	// MaxDelayP99 bounds the 99th percentile of the delay from the
 	// device's reading to the value being queryable; 0 = not checked.
 	MaxDelayP99 Duration `yaml:"max_delay_p99,omitempty"`
+	// EnergyDelta: for each cumulative register (an energy meter's), the
+	// platform's 15-minute energy (GET /api/v1/readings?agg=delta) over
+	// the window adds up to the register's increase, a drop counting as
+	// a restart from zero, and is never negative. Only with check: store.
+	EnergyDelta bool `yaml:"energy_delta,omitempty"`
 }
 
 // Suspend holds a case's suspension criteria: conditions under which

@@ -586,8 +586,11 @@ func (k *caseChecker) pass(p *Pass) {
 	if math.IsNaN(p.MinCompleteness) || p.MinCompleteness < 0 || p.MinCompleteness > 100 {
 		k.fail(fmt.Sprintf("%v: want a percentage from 0 to 100", p.MinCompleteness), "pass_criteria", "min_completeness")
 	}
-	if !p.ValuesEqual && p.MinCompleteness == 0 && p.MaxDelayP99 == 0 {
-		k.fail("nothing is measured: set values_equal, min_completeness or max_delay_p99", "pass_criteria")
+	if !p.ValuesEqual && p.MinCompleteness == 0 && p.MaxDelayP99 == 0 && !p.EnergyDelta {
+		k.fail("nothing is measured: set values_equal, min_completeness, max_delay_p99 or energy_delta", "pass_criteria")
+	}
+	if p.EnergyDelta && p.Check != CheckStore {
+		k.fail(fmt.Sprintf("true with check %q: the platform's energy figures are read from the store, want check: store", p.Check), "pass_criteria", "energy_delta")
 	}
 }
 

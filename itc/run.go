@@ -441,35 +441,39 @@ func (r *runner) watch(ctx context.Context, units []*unit, window time.Duration,
 	}
 	var mu sync.Mutex
 	streamErr := map[string]error{}
+	assetsOf := map[string][]string{}
+	for _, u := range units {
+		for _, a := range u.assets {
+			assetsOf[u.site] = append(assetsOf[u.site], a.asset.ID)
+		}
+	}
 	for site := range sites {
 		r.arrivals[site] = map[arrivalKey]arrival{}
 		wg.Go(func() {
-			// Reconnect a broken stream until the window ends.
-			for sctx.Err() == nil {
-				err := r.cl.stream(sctx, site, time.Now, func() {
-					mu.Lock()
-					connected[site] = true
-					mu.Unlock()
-				}, func(a arrival) {
-					mu.Lock()
-					k := arrivalKey{a.series, a.time}
-					if _, seen := r.arrivals[site][k]; !seen {
-						r.arrivals[site][k] = a
-					}
-					r.lastSeen[site+"\x00"+a.series.Asset] = a.at
-					mu.Unlock()
-				})
-				if sctx.Err() != nil {
-					return
+			// Reopened until the window ends: a platform_down fault
+			// breaks it, and the readings held back by the outage are
+			// timed when they arrive after it.
+			opened := 0
+			r.cl.follow(sctx, site, time.Now, func() {
+				mu.Lock()
+				connected[site] = true
+				mu.Unlock()
+				if opened++; opened > 1 {
+					r.catchUp(sctx, site, assetsOf[site], start, &mu)
 				}
+			}, func(a arrival) {
+				mu.Lock()
+				k := arrivalKey{a.series, a.time}
+				if _, seen := r.arrivals[site][k]; !seen {
+					r.arrivals[site][k] = a
+				}
+				r.lastSeen[site+"\x00"+a.series.Asset] = a.at
+				mu.Unlock()
+			}, func(err error) {
 				mu.Lock()
 				streamErr[site] = err
 				mu.Unlock()
-				select {
-				case <-sctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
+			})
 		})
 	}
 	defer func() {
@@ -478,6 +482,7 @@ func (r *runner) watch(ctx context.Context, units []*unit, window time.Duration,
 	}()
 
 	end := start.Add(window + grace)
+	var notReady time.Time // since when /readyz fails; zero while it answers
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -485,9 +490,21 @@ func (r *runner) watch(ctx context.Context, units []*unit, window time.Duration,
 		if tick != nil {
 			tick(now)
 		}
-		if err := r.cl.ready(ctx); err != nil {
+		// The platform not ready stops the cases that name it among their
+		// suspension criteria; the others (FLT1.01, whose fault it is)
+		// go on, bounded by their window and no-data bound.
+		err := r.cl.ready(ctx)
+		switch {
+		case err != nil && notReady.IsZero():
+			notReady = now
+			r.log.Info("platform not ready", "err", err)
+		case err == nil && !notReady.IsZero():
+			r.log.Info("platform ready again", "after", now.Sub(notReady).Round(100*time.Millisecond))
+			notReady = time.Time{}
+		}
+		if err != nil {
 			for _, u := range units {
-				if !u.decided {
+				if !u.decided && slices.Contains(u.c.Suspension.ComponentDown, ComponentPlatform) {
 					u.decided = true
 					u.res.Status, u.res.Reason = Suspended, fmt.Sprintf("the platform stopped being ready at %s: %v", now.UTC().Format("15:04:05"), err)
 				}
@@ -547,6 +564,36 @@ func (r *runner) watch(ctx context.Context, units []*unit, window time.Duration,
 	mu.Unlock()
 }
 
+// catchUp times the readings of a site's assets that became queryable
+// while its live feed was down (a platform restart): the feed has no
+// replay, and they were queryable by now, when it is back, at the latest.
+// The feed subscribes before it answers, so whatever it misses from now
+// on is already queryable here.
+func (r *runner) catchUp(ctx context.Context, site string, assets []string, from time.Time, mu *sync.Mutex) {
+	at := time.Now()
+	n := 0
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(assets))) {
+		got, err := r.cl.readings(ctx, site, id, from, at.Add(time.Minute))
+		if err != nil {
+			r.log.Warn("readings missed by the live feed", "site", site, "asset", id, "err", err)
+			continue
+		}
+		mu.Lock()
+		for _, x := range got {
+			k := arrivalKey{x.SeriesKey, x.Time}
+			if _, seen := r.arrivals[site][k]; !seen {
+				r.arrivals[site][k] = arrival{series: x.SeriesKey, time: x.Time, at: at}
+				n++
+				if last := r.lastSeen[site+"\x00"+id]; at.After(last) {
+					r.lastSeen[site+"\x00"+id] = at
+				}
+			}
+		}
+		mu.Unlock()
+	}
+	r.log.Info("live feed back", "site", site, "readings_missed", n)
+}
+
 // noData words a suspension for assets of which nothing arrived.
 func (r *runner) noData(u *unit, silent []string, nd time.Duration) string {
 	names := silent
@@ -591,6 +638,7 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 	var reasons []string
 	suspended := false
 	measuredAny := false
+	resetsSeen := 0
 	for _, a := range u.assets {
 		truth, err := a.src.cycles(ctx, a.asset.ID, from.Add(-truthMargin), to.Add(truthMargin))
 		if err != nil {
@@ -606,6 +654,7 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 			suspended = true
 			continue
 		}
+		stored := got // as the platform stamps them
 		if shift != 0 {
 			got = shifted(got, shift)
 		}
@@ -622,7 +671,18 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 		}
 		measuredAny = true
 		u.res.Assets = append(u.res.Assets, m.AssetResult)
-		if why := judge(u.c, u.site, m); why != "" {
+		why := judge(u.c, u.site, m)
+		if why == "" && u.c.Pass.EnergyDelta && ledger == nil {
+			var resets int
+			why, resets, err = r.cl.checkEnergy(ctx, u.site, a.asset.ID, stored, r.cat)
+			resetsSeen += resets
+			if err != nil {
+				reasons = append(reasons, fmt.Sprintf("the energy of %s cannot be read: %v", a.asset.ID, err))
+				suspended = true
+				continue
+			}
+		}
+		if why != "" {
 			if shift != 0 {
 				why += fmt.Sprintf(" (readings stamped %v ahead by the gateway's clock, matched with the cycles %v earlier)", shift, shift)
 			}
@@ -636,6 +696,10 @@ func (r *runner) evaluate(ctx context.Context, u *unit) {
 	case !measuredAny:
 		u.res.Status = Failed
 		reasons = append(reasons, "no device of the case recorded a measuring cycle in the window")
+	case len(reasons) == 0 && u.c.Fault == "counter_reset" && u.c.Pass.EnergyDelta && resetsSeen == 0:
+		// Passing without a reset would prove nothing.
+		u.res.Status = Failed
+		reasons = append(reasons, "no energy register of the site dropped in the window: the counter reset was not seen")
 	case len(reasons) > 0:
 		u.res.Status = Failed
 	default:

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -494,4 +497,193 @@ func FuzzNoteRefusals(f *testing.F) {
 			t.Fatalf("refusals %d", n)
 		}
 	})
+}
+
+// restartablePlatform is a real platform (SQLite) behind an HTTP server
+// that can be stopped and started again on the same address, as the
+// demo's platform is for platform_down.
+type restartablePlatform struct {
+	t    *testing.T
+	st   *sqlite.Store
+	addr string
+
+	mu  sync.Mutex
+	api *platform.Server
+	srv *http.Server
+}
+
+func newRestartablePlatform(t *testing.T, assets ...cim.Asset) (*restartablePlatform, string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := st.PutSite(ctx, cim.Site{ID: "bristol", Name: "Bristol", Country: "GB", Timezone: "Europe/London"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range assets {
+		a.Site = "bristol"
+		if err := st.PutAsset(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret, k := auth.NewKey("", "admin", "itc-test", time.Now())
+	if err := st.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	p := &restartablePlatform{t: t, st: st, addr: "127.0.0.1:0"}
+	if err := p.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.stop(); st.Close() })
+	return p, secret
+}
+
+func (p *restartablePlatform) url() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return "http://" + p.addr
+}
+
+// start serves a new platform over the same store on the same address.
+func (p *restartablePlatform) start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	api, err := platform.New(platform.Config{Store: p.st, Heartbeat: time.Second})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	p.addr, p.api, p.srv = ln.Addr().String(), api, &http.Server{Handler: api}
+	go p.srv.Serve(ln)
+	return nil
+}
+
+// stop ends the live streams and the server: connections are refused.
+func (p *restartablePlatform) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.srv == nil {
+		return
+	}
+	p.api.Close()
+	p.srv.Shutdown(context.Background())
+	p.api, p.srv = nil, nil
+}
+
+// outageFaults does platform_down by stopping the platform, and records
+// when; the other faults go to the simulation.
+type outageFaults struct {
+	FaultInjector
+	p            *restartablePlatform
+	mu           sync.Mutex
+	down         bool
+	stops, start int
+}
+
+func (f *outageFaults) Inject(ctx context.Context, fault, site string) (func(context.Context) error, error) {
+	if fault != FaultPlatformDown {
+		return f.FaultInjector.Inject(ctx, fault, site)
+	}
+	f.p.stop()
+	f.mu.Lock()
+	f.down, f.stops = true, f.stops+1
+	f.mu.Unlock()
+	return func(context.Context) error {
+		if err := f.p.start(); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.down, f.start = false, f.start+1
+		f.mu.Unlock()
+		return nil
+	}, nil
+}
+
+func (f *outageFaults) isDown() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down
+}
+
+// TestExecutePlatformDown runs the catalogue's FLT1.01 with the platform
+// really stopped and started again: the gateway's queue resends the
+// outage's readings, the runner's queries and live feed survive, the case
+// passes with every cycle there and equal, and the delay of the readings
+// held back is reported (at least the outage less a cycle). While the
+// platform is down only FLT1.01 is observed; the case before it was
+// observed and decided in its own window.
+func TestExecutePlatformDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 40 s window")
+	}
+	cat, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flt1, ok := cat.Get("FLT1.01")
+	if !ok || flt1.Fault != FaultPlatformDown || flt1.Pass.MaxDelayP99 != 0 {
+		t.Fatalf("FLT1.01: %+v", flt1)
+	}
+	outage := 4 * time.Second
+	c := *flt1
+	c.FaultFor = Duration(outage)
+	before := testCases()[0] // ITC1.01, which FLT1.01 depends on
+
+	p, admin := newRestartablePlatform(t, meter)
+	tg := Target{Platform: p.url(), Key: admin}
+	// The gateway's log is shown when the test fails: what it could not
+	// send, and when it sent again.
+	s := simulate(t, tg, SimOptions{Seed: 8, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	tg.Truth = s.Truth()
+	faults := &outageFaults{FaultInjector: s.Faults(), p: p}
+	var mu sync.Mutex
+	var duringOutage []string
+	run, err := Execute(t.Context(), []*Case{before, &c}, tg, Options{Window: 3 * time.Second, Faults: faults,
+		Progress: func(pr Progress) {
+			if pr.Stage == "observe" && faults.isDown() {
+				mu.Lock()
+				duringOutage = append(duringOutage, pr.Message)
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := results(run)
+	if res := rs["ITC1.01"]; res.Status != Passed {
+		t.Errorf("ITC1.01: %s %q", res.Status, res.Reason)
+	}
+	res := rs["FLT1.01"]
+	if res.Status != Passed || len(res.Assets) != 1 {
+		t.Fatalf("FLT1.01: %s %q, %d assets", res.Status, res.Reason, len(res.Assets))
+	}
+	a := res.Assets[0]
+	if a.Cycles < 30 || a.Arrived != a.Cycles || a.Equal != a.Cycles {
+		t.Errorf("FLT1.01 measures: %+v", a)
+	}
+	// A reading stamped in the outage's first cycle was queryable only
+	// once the platform was back.
+	if a.DelayMax < outage-time.Second {
+		t.Errorf("FLT1.01 delay max %v (p50 %v, p99 %v): want the held-back readings' delay, at least %v", a.DelayMax, a.DelayP50, a.DelayP99, outage-time.Second)
+	}
+	if faults.stops != 1 || faults.start != 1 {
+		t.Errorf("platform stopped %d, started %d times", faults.stops, faults.start)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(duringOutage) == 0 {
+		t.Error("no progress while the platform was down")
+	}
+	for _, m := range duringOutage {
+		if !strings.HasSuffix(m, " 1 cases open") {
+			t.Errorf("while the platform was down: %q; want FLT1.01 alone observed", m)
+		}
+	}
+	t.Logf("FLT1.01: %d cycles, delay p50 %v p99 %v max %v", a.Cycles, a.DelayP50, a.DelayP99, a.DelayMax)
 }

@@ -55,6 +55,16 @@ type SimOptions struct {
 	// IngestKey, when set, is the key the gateways present instead of a
 	// fresh one (a wrong key makes a broken set-up).
 	IngestKey string
+	// OCPP is the platform's OCPP central system, e.g.
+	// ws://host:8887/ocpp. When set, the sites' charging points are
+	// simulated as OCPP chargers: each is registered through the admin
+	// API with a fresh password, the site gets the RFID tag SimIDTag, and
+	// an EV charges for the whole run. "" leaves charging points out.
+	OCPP string
+	// ChooseCharger picks a charging point's OCPP identity and quirks; ok
+	// false leaves it out. Nil simulates every charging point as
+	// "{site}-{asset}" without quirks.
+	ChooseCharger func(site string, a cim.Asset) (ChargerChoice, bool)
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -62,16 +72,17 @@ type SimOptions struct {
 // Simulation is simulated devices and one gateway per site, feeding a
 // platform; it serves the devices' truth and injects faults.
 type Simulation struct {
-	log    *slog.Logger
-	set    *profile.Set
-	cat    *cim.Catalogue
-	cycle  time.Duration
-	dir    string
-	tmp    bool
-	runCtx context.Context // ends with Close; the devices and gateways run in it
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	sites  []*simSite
+	log      *slog.Logger
+	set      *profile.Set
+	cat      *cim.Catalogue
+	cycle    time.Duration
+	dir      string
+	tmp      bool
+	runCtx   context.Context // ends with Close; the devices and gateways run in it
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	sites    []*simSite
+	chargers *simChargers // nil without SimOptions.OCPP
 }
 
 // simSite is one site's devices, truth endpoint, gateway and link.
@@ -120,8 +131,9 @@ type simDevice struct {
 // target's sites (every site the key lists when t.Sites is empty) and one
 // gateway per site sending to the platform with a fresh ingest key; the
 // readings of ledger assets are signed by a key registered as the site's
-// signer. t.Key must be an admin key. Charging points are left out: the
-// platform's OCPP endpoint is not part of its HTTP API.
+// signer. t.Key must be an admin key. Charging points are simulated as OCPP
+// chargers when opt.OCPP names the platform's central system (it is not
+// part of the HTTP API), else left out.
 func Simulate(ctx context.Context, t Target, opt SimOptions) (*Simulation, error) {
 	cl, err := newClient(t)
 	if err != nil {
@@ -172,8 +184,20 @@ func Simulate(ctx context.Context, t Target, opt SimOptions) (*Simulation, error
 			return nil, fmt.Errorf("site %s: %w", site, err)
 		}
 	}
-	if len(s.sites) == 0 {
-		return nil, errors.New("no asset of the sites has a simulator (charging points are not simulated)")
+	if opt.OCPP != "" {
+		chooseCharger := opt.ChooseCharger
+		if chooseCharger == nil {
+			chooseCharger = func(string, cim.Asset) (ChargerChoice, bool) { return ChargerChoice{}, true }
+		}
+		if err := s.startChargers(ctx, cl, sites, assets, opt.OCPP, chooseCharger, &seed); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.sites) == 0 && (s.chargers == nil || len(s.chargers.cps) == 0) {
+		if opt.OCPP == "" {
+			return nil, errors.New("no asset of the sites has a simulator (charging points are simulated only with the OCPP endpoint)")
+		}
+		return nil, errors.New("no asset of the sites has a simulator")
 	}
 	// Every device recorded a cycle before the runner asks who is known.
 	deadline := time.Now().Add(10 * s.cycle)
@@ -274,7 +298,7 @@ func (s *Simulation) startSite(ctx, runCtx context.Context, cl *client, site str
 	// cut: a platform outage as the gateway sees it.
 	target, _ := url.Parse(cl.base.String())
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ErrorLog = nil
+	proxy.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug) // a cut link (platform_down) fails every request
 	proxy.ModifyResponse = ss.noteRefusals
 	if ss.linkLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		return fmt.Errorf("link: %w", err)
@@ -542,7 +566,18 @@ func (s *Simulation) Truth() []string {
 	for _, ss := range s.sites {
 		out = append(out, ss.id+"=http://"+ss.truthLn.Addr().String())
 	}
+	if s.chargers != nil {
+		out = append(out, s.chargers.truth...)
+	}
 	return out
+}
+
+// Chargers returns how many OCPP chargers are simulated.
+func (s *Simulation) Chargers() int {
+	if s.chargers == nil {
+		return 0
+	}
+	return len(s.chargers.cps)
 }
 
 // Sites returns the simulated sites.
@@ -570,6 +605,9 @@ func (s *Simulation) Close() error {
 		}
 	}
 	s.wg.Wait()
+	if s.chargers != nil {
+		s.chargers.close()
+	}
 	for _, ss := range s.sites {
 		for _, d := range ss.devices {
 			if d.closer != nil {
@@ -607,8 +645,8 @@ type simFaults Simulation
 //   - platform_down: the gateway's link to the platform is cut (the
 //     platform is the user's, so the outage is the link's);
 //   - device_silent: the site's first polled device stops answering;
-//   - counter_reset: the energy registers of the site's first device with
-//     one restart at zero;
+//   - counter_reset: the energy registers of the site's first smart meter
+//     (else first device) with one restart at zero;
 //   - clock_offset: needs the offset; see InjectClock.
 func (f *simFaults) Inject(ctx context.Context, fault, site string) (func(context.Context) error, error) {
 	s := (*Simulation)(f)
@@ -631,19 +669,22 @@ func (f *simFaults) Inject(ctx context.Context, fault, site string) (func(contex
 		}
 		return nil, fmt.Errorf("site %s has no polled device to silence", site)
 	case "counter_reset":
-		for _, d := range ss.devices {
-			if !slices.ContainsFunc(sim.ChannelsOf(d.prof), func(ch sim.Channel) bool {
-				q, ok := s.cat.Lookup(ch.Quantity)
-				return ok && q.Kind == cim.Cumulative
-			}) {
-				continue
+		// A smart meter's register first: the fault case is about meters.
+		for _, meters := range []bool{true, false} {
+			for _, d := range ss.devices {
+				if meters != (d.prof.AssetType == cim.SmartMeter) || !slices.ContainsFunc(sim.ChannelsOf(d.prof), func(ch sim.Channel) bool {
+					q, ok := s.cat.Lookup(ch.Quantity)
+					return ok && q.Kind == cim.Cumulative
+				}) {
+					continue
+				}
+				s.log.Info("counter reset", "site", site, "asset", d.cfg.Asset)
+				d.mu.Lock()
+				d.pending = true
+				d.mu.Unlock()
+				// A reset meter stays reset.
+				return func(context.Context) error { return nil }, nil
 			}
-			s.log.Info("counter reset", "site", site, "asset", d.cfg.Asset)
-			d.mu.Lock()
-			d.pending = true
-			d.mu.Unlock()
-			// A reset meter stays reset.
-			return func(context.Context) error { return nil }, nil
 		}
 		return nil, fmt.Errorf("site %s has no device with an energy register", site)
 	case "clock_offset":

@@ -2,11 +2,13 @@ package itc
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,7 +43,20 @@ type client struct {
 	key  string
 	http *http.Client
 	live *http.Client // without a timeout: a stream lasts the window
+	// retryFor bounds how long a query is retried while the platform
+	// cannot be reached: a platform restarting (FLT1.01) comes back
+	// within it, and a case must not fail for asking during the outage.
+	retryFor time.Duration
 }
+
+// defaultRetryFor is client.retryFor unless a test shortens it.
+const defaultRetryFor = 30 * time.Second
+
+// Backoff bounds of the retried queries and of the live feed's reconnects.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = time.Second
+)
 
 func newClient(t Target) (*client, error) {
 	u, err := url.Parse(strings.TrimRight(t.Platform, "/"))
@@ -51,7 +66,7 @@ func newClient(t Target) (*client, error) {
 	if t.Key == "" {
 		return nil, errors.New("key: empty; the runner needs an API key that can read the sites")
 	}
-	c := &client{base: u, key: t.Key, http: t.HTTP}
+	c := &client{base: u, key: t.Key, http: t.HTTP, retryFor: defaultRetryFor}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -82,7 +97,59 @@ func (c *client) url(path string, q url.Values) string {
 }
 
 // do sends a request and decodes a 2xx JSON reply into out (if not nil).
+// A GET that fails as a platform that is away fails (see transient) is
+// retried with backoff for up to retryFor.
 func (c *client) do(ctx context.Context, method, path string, q url.Values, body, out any) error {
+	if method != http.MethodGet {
+		return c.once(ctx, method, path, q, body, out)
+	}
+	return c.retry(ctx, func() error { return c.once(ctx, method, path, q, body, out) })
+}
+
+// retry calls f until it succeeds, fails for good, retryFor has passed
+// or ctx ends. The error is f's last, saying how long it was retried.
+func (c *client) retry(ctx context.Context, f func() error) error {
+	start := time.Now()
+	wait := minBackoff
+	for {
+		err := f()
+		if err == nil || !transient(ctx, err) {
+			return err
+		}
+		if time.Since(start)+wait > c.retryFor {
+			return fmt.Errorf("%w (retried for %v)", err, time.Since(start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxBackoff)
+	}
+}
+
+// transient says whether err is what a platform that is away (stopped,
+// restarting, behind a proxy that cannot reach it) causes: no connection,
+// a connection dropped, or 502, 503 or 504. A timeout is not retried: it
+// has already waited its time.
+func transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusGatewayTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// once sends a request once; see do.
+func (c *client) once(ctx context.Context, method, path string, q url.Values, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -124,11 +191,12 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 	return nil
 }
 
-// ready asks GET /readyz; nil means the platform is ready.
+// ready asks GET /readyz once; nil means the platform is ready. It is
+// the probe of the platform being up, so it is not retried.
 func (c *client) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return c.do(ctx, http.MethodGet, "/readyz", nil, nil, nil)
+	return c.once(ctx, http.MethodGet, "/readyz", nil, nil, nil)
 }
 
 // sites lists the sites the key can read.
@@ -180,7 +248,15 @@ func (c *client) readings(ctx context.Context, site, asset string, from, to time
 
 // ledgerSize reads the size of the ledger's latest checkpoint: its
 // second line (a signed note: origin, size, root hash).
-func (c *client) ledgerSize(ctx context.Context) (int64, error) {
+func (c *client) ledgerSize(ctx context.Context) (n int64, err error) {
+	err = c.retry(ctx, func() (err error) {
+		n, err = c.ledgerSizeOnce(ctx)
+		return err
+	})
+	return n, err
+}
+
+func (c *client) ledgerSizeOnce(ctx context.Context) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/api/v1/ledger/checkpoint", nil), nil)
 	if err != nil {
 		return 0, err
@@ -305,6 +381,32 @@ func (c *client) stream(ctx context.Context, site string, now func() time.Time, 
 	})
 }
 
+// follow keeps a site's live feed open until ctx ends: a stream that
+// breaks or cannot be opened (the platform away) is opened again after a
+// backoff from minBackoff doubling to maxBackoff, which starts over once
+// the platform answered. failed hears each error.
+func (c *client) follow(ctx context.Context, site string, now func() time.Time, connected func(), fn func(arrival), failed func(error)) {
+	wait := minBackoff
+	for ctx.Err() == nil {
+		err := c.stream(ctx, site, now, func() {
+			wait = minBackoff
+			connected()
+		}, fn)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("GET /api/v1/stream?site=%s: the platform ended the stream", site)
+		}
+		failed(err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxBackoff)
+	}
+}
+
 // readSSE parses a Server-Sent Events stream, calling fn per event with
 // its type ("message" when none) and data lines joined by "\n".
 func readSSE(r io.Reader, fn func(event, data string)) error {
@@ -369,13 +471,14 @@ func probeTruth(ctx context.Context, base string, hc *http.Client, now time.Time
 		return nil, fmt.Errorf("truth endpoint %s answers neither as a simulator (%v) nor as a charge point (%v)", base, err, cerr)
 	}
 	ts.chargeID = doc.ChargePoint
-	ts.knownAsset[doc.ChargePoint] = true
+	ts.knownAsset[cmp.Or(doc.Asset, doc.ChargePoint)] = true
 	return ts, nil
 }
 
 // chargeDoc is the part of a charge point's truth the runner reads.
 type chargeDoc struct {
 	ChargePoint string                   `json:"chargePoint"`
+	Asset       string                   `json:"asset"` // "" from a charger that files under its id
 	MeterValues []chargepoint.MeterValue `json:"meterValues"`
 }
 

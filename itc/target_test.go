@@ -1,7 +1,14 @@
 package itc
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +125,152 @@ func benchWindow(cycles, series int) ([]sim.CycleRecord, []cim.Reading, []arriva
 		truth = append(truth, rec)
 	}
 	return truth, got, arr
+}
+
+// TestClientRetriesQueries: a query the platform answers with 503 (as a
+// proxy does while the platform is away) is retried until it answers; a
+// refusal (401) is not retried, nor is the /readyz probe; a query that
+// keeps failing ends, after retryFor, with the platform's last answer.
+func TestClientRetriesQueries(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.URL.Path]++
+		n := calls[r.URL.Path]
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/api/v1/sites" && n > 2:
+			w.Write([]byte(`{"sites":[{"id":"bristol"}]}`))
+		case r.URL.Path == "/api/v1/sites/bristol/assets":
+			http.Error(w, `{"error":"bad key"}`, http.StatusUnauthorized)
+		case r.URL.Path == "/api/v1/readings":
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		default:
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+		}
+	}))
+	defer ts.Close()
+	cl, err := newClient(Target{Platform: ts.URL, Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if sites, err := cl.sites(ctx); err != nil || len(sites) != 1 || sites[0].ID != "bristol" {
+		t.Errorf("sites after two 503: %v, %v", sites, err)
+	}
+	if err := cl.ready(ctx); err == nil {
+		t.Error("ready: a 503 is not ready")
+	}
+	if _, err := cl.assets(ctx, "bristol"); err == nil || !strings.Contains(err.Error(), "401 bad key") {
+		t.Errorf("assets: %v", err)
+	}
+	cl.retryFor = 300 * time.Millisecond
+	_, err = cl.readings(ctx, "bristol", "m", time.Now(), time.Now())
+	if err == nil || !strings.Contains(err.Error(), "502") || !strings.Contains(err.Error(), "retried for") {
+		t.Errorf("readings that keep failing: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["/api/v1/sites"] != 3 || calls["/readyz"] != 1 || calls["/api/v1/sites/bristol/assets"] != 1 || calls["/api/v1/readings"] < 2 {
+		t.Errorf("calls %v: want sites retried to its third call, readyz and the 401 once, readings retried", calls)
+	}
+}
+
+// startOnFailure is a transport that starts the platform after the first
+// request that could not reach it: a platform coming back after an
+// outage, without a timed wait.
+type startOnFailure struct {
+	rt    http.RoundTripper
+	once  sync.Once
+	start func()
+}
+
+func (s *startOnFailure) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.rt.RoundTrip(r)
+	if err != nil {
+		s.once.Do(s.start)
+	}
+	return resp, err
+}
+
+// TestClientRetriesRefused: a query to a platform that refuses
+// connections (stopped) is retried, and succeeds once it listens again.
+func TestClientRetriesRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"sites":[{"id":"athens"}]}`))
+	})}
+	defer srv.Close()
+	tr := &startOnFailure{rt: http.DefaultTransport, start: func() {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen again on %s: %v", addr, err)
+			return
+		}
+		go srv.Serve(ln)
+	}}
+	cl, err := newClient(Target{Platform: "http://" + addr, Key: "k", HTTP: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sites, err := cl.sites(t.Context()); err != nil || len(sites) != 1 || sites[0].ID != "athens" {
+		t.Errorf("sites across a refused connection: %v, %v", sites, err)
+	}
+}
+
+// TestFollowReconnects: the live feed is opened again after the platform
+// refused it (503) and after it ended it, and every reading of each
+// connection is delivered.
+func TestFollowReconnects(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		k := n
+		mu.Unlock()
+		if k == 1 {
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "event: reading\ndata: {\"asset\":\"m\",\"quantity\":\"active_power\",\"phase\":\"total\",\"time\":%d,\"value\":1}\n\n", k)
+		w.(http.Flusher).Flush()
+		if k > 2 {
+			<-r.Context().Done() // the third stream stays open
+		}
+	}))
+	defer ts.Close()
+	cl, err := newClient(Target{Platform: ts.URL, Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	got := make(chan arrival, 10)
+	var fails []error
+	opened := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cl.follow(ctx, "bristol", time.Now, func() { opened++ }, func(a arrival) { got <- a }, func(err error) { fails = append(fails, err) })
+	}()
+	var times []int64
+	for len(times) < 2 {
+		times = append(times, (<-got).time)
+	}
+	cancel()
+	<-done
+	if !slices.Equal(times, []int64{2, 3}) || opened != 2 {
+		t.Errorf("readings %v from %d connections; want 2 and 3 from 2", times, opened)
+	}
+	if len(fails) != 2 || !strings.Contains(fails[0].Error(), "503") || !strings.Contains(fails[1].Error(), "ended the stream") {
+		t.Errorf("failures %v: want the 503, then the stream ended", fails)
+	}
 }

@@ -3,22 +3,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gridlink/gridlink/chargepoint"
@@ -112,44 +105,28 @@ func demoRun(ctx context.Context, c demoConfig, stdout, stderr io.Writer, logger
 		c.Data = dir
 	}
 
-	// The platform, in this process, with an OCPP central system.
+	// The platform, in this process, with an OCPP central system; the
+	// fault case platform_down stops it and starts it again.
 	cfg := defaultServeConfig()
 	cfg.Data, cfg.Listen, cfg.OCPPListen, cfg.LogLevel = filepath.Join(c.Data, "platform"), c.Listen, "127.0.0.1:0", c.LogLevel
-	plat, err := startPlatform(ctx, cfg, io.Discard, logger.With("part", "platform"))
+	dp, err := startDemoPlatform(ctx, cfg, logger.With("part", "platform"))
 	if err != nil {
 		return false, err
 	}
-	defer plat.Close()
+	defer dp.Close()
+	plat := dp.Running() // no fault before the run: it stays the running one until then
 	if err := demoLoadSites(ctx, plat, sites, mapping); err != nil {
 		return false, err
 	}
+	// The key is in the store, so it outlives a restart.
 	admin, err := demoAdminKey(ctx, plat, cfg.Data)
 	if err != nil {
 		return false, err
 	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return false, fmt.Errorf("listen: %w", err)
-	}
-	srv := &http.Server{Handler: plat.api, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	defer func() {
-		plat.api.Close() // ends the live streams, which Shutdown would wait for
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	base := "http://" + ln.Addr().String()
+	base := dp.Base()
 	fmt.Fprintf(stdout, "gridlink demo: platform on %s (data in %s)\n", base, c.Data)
 
 	// Chargers over OCPP, the other devices behind one gateway per site.
-	chargers, err := startDemoChargers(ctx, base, admin, "ws://"+plat.ocppAddr+"/ocpp", mapping, logger)
-	if err != nil {
-		return false, err
-	}
-	defer chargers.Close()
 	var siteIDs []string
 	for _, f := range sites {
 		siteIDs = append(siteIDs, f.Site.ID)
@@ -157,24 +134,31 @@ func demoRun(ctx context.Context, c demoConfig, stdout, stderr io.Writer, logger
 	target := itc.Target{Platform: base, Key: admin, Sites: siteIDs}
 	simu, err := itc.Simulate(ctx, target, itc.SimOptions{
 		Dir: filepath.Join(c.Data, "gateways"), Cycle: mapping.Cycle, Seed: 1,
-		Choose: demoChoose(mapping, set), Logger: logger.With("part", "simulate"),
+		Choose: demoChoose(mapping, set), OCPP: "ws://" + dp.OCPPAddr() + "/ocpp", ChooseCharger: demoChooseCharger(mapping),
+		Logger: logger.With("part", "simulate"),
 	})
 	if err != nil {
 		return false, fmt.Errorf("simulate: %w", err)
 	}
 	defer simu.Close()
-	target.Truth = append(simu.Truth(), chargers.truth...)
+	target.Truth = simu.Truth()
 	fmt.Fprintf(stdout, "gridlink demo: %d sites, %d simulated devices behind %d gateways, %d OCPP chargers\n",
-		len(sites), demoSimulated(mapping), len(sites), len(chargers.cps))
+		len(sites), demoSimulated(mapping), len(sites), simu.Chargers())
 
 	// The whole catalogue, once.
 	cat, err := itc.Embedded()
 	if err != nil {
 		return false, err
 	}
+	faults := &demoFaults{sim: simu.Faults(), plat: dp, log: logger.With("part", "faults")}
 	run, err := itc.Execute(ctx, cat.Cases, target, itc.Options{
-		Window: c.Window, Faults: simu.Faults(), Logger: logger.With("part", "itc"),
-		Progress: func(p itc.Progress) { demoProgress(stderr, p) },
+		Window: c.Window, Faults: faults, Logger: logger.With("part", "itc"),
+		Progress: func(p itc.Progress) {
+			if s := dp.State(); s != "" {
+				p.Message = s + "; " + p.Message
+			}
+			demoProgress(stderr, p)
+		},
 	})
 	fmt.Fprintln(stderr)
 	if err != nil {
@@ -182,6 +166,10 @@ func demoRun(ctx context.Context, c demoConfig, stdout, stderr io.Writer, logger
 	}
 	if err := itc.Summary(stdout, run); err != nil {
 		return false, err
+	}
+	for _, o := range dp.Outages() {
+		fmt.Fprintf(stdout, "gridlink demo: platform_down stopped the platform at %s and started it again at %s (down %v)\n",
+			o.Stopped.Format("15:04:05.000"), o.Started.Format("15:04:05.000"), o.Started.Sub(o.Stopped).Round(time.Millisecond))
 	}
 	// Keep the run even when --for ended it part way: the platform is still up.
 	postCtx, cancelPost := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -192,10 +180,10 @@ func demoRun(ctx context.Context, c demoConfig, stdout, stderr io.Writer, logger
 	// The demo is done when every case of the source document passed; the
 	// fault cases beyond it are reported beside them.
 	seed, seedPassed := 0, 0
-	faults := map[itc.Status]int{}
+	faultCounts := map[itc.Status]int{}
 	for _, res := range run.Results {
 		if c, ok := cat.Get(res.Case); ok && c.Fault != "" {
-			faults[res.Status]++
+			faultCounts[res.Status]++
 			continue
 		}
 		seed++
@@ -206,7 +194,7 @@ func demoRun(ctx context.Context, c demoConfig, stdout, stderr io.Writer, logger
 	passed := seed > 0 && seedPassed == seed
 	fmt.Fprintf(stdout, "gridlink demo: %d of %d seed cases passed\n", seedPassed, seed)
 	fmt.Fprintf(stdout, "gridlink demo: fault cases: %d passed, %d failed, %d suspended, %d not run\n",
-		faults[itc.Passed], faults[itc.Failed], faults[itc.Suspended], faults[itc.NotRun])
+		faultCounts[itc.Passed], faultCounts[itc.Failed], faultCounts[itc.Suspended], faultCounts[itc.NotRun])
 	fmt.Fprintf(stdout, "open %s/?key=%s\n", base, admin)
 	switch {
 	case ctx.Err() != nil:
@@ -217,7 +205,7 @@ func demoRun(ctx context.Context, c demoConfig, stdout, stderr io.Writer, logger
 	}
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
+	case err := <-dp.Err():
 		return passed, fmt.Errorf("serve: %w", err)
 	}
 	return passed, nil
@@ -313,108 +301,18 @@ func demoProgress(w io.Writer, p itc.Progress) {
 	fmt.Fprintf(w, "\r%-100s", line)
 }
 
-// demoCall POSTs a JSON body to the platform with key.
-func demoCall(ctx context.Context, base, key, path string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("POST %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
-}
-
-// demoChargers are the simulated OCPP chargers and their truth endpoint.
-type demoChargers struct {
-	cps   []*chargepoint.ChargePoint
-	truth []string // "site=URL" per charger
-	srv   *http.Server
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-}
-
-// demoIDTag is the RFID tag the demo's EVs present.
-const demoIDTag = "DEMO0001"
-
-// startDemoChargers registers every charge point of the mapping with the
-// platform (a fresh password each) and runs it as a simulated charger
-// with an EV plugged in for the whole run; each charger's truth is served
-// at /{site}/{asset} of one listener.
-func startDemoChargers(ctx context.Context, base, admin, ocppURL string, m *demo.Mapping, logger *slog.Logger) (_ *demoChargers, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("charger truth: %w", err)
-	}
-	mux := http.NewServeMux()
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	dc := &demoChargers{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, stop: stop}
-	go dc.srv.Serve(ln)
-	defer func() {
-		if err != nil {
-			dc.Close()
+// demoChooseCharger runs each charge point of the mapping as a simulated
+// charger with the OCPP identity and quirks the mapping gives it.
+func demoChooseCharger(m *demo.Mapping) func(site string, a cim.Asset) (itc.ChargerChoice, bool) {
+	return func(site string, a cim.Asset) (itc.ChargerChoice, bool) {
+		d, ok := m.Get(site, a.ID)
+		if !ok || d.ChargePoint == nil {
+			return itc.ChargerChoice{}, false
 		}
-	}()
-	tagged := map[string]bool{}
-	for _, d := range m.Devices {
-		if d.ChargePoint == nil {
-			continue
-		}
-		var b [12]byte
-		rand.Read(b[:]) // never fails
-		password := hex.EncodeToString(b[:])
-		reg, _ := json.Marshal(map[string]string{"id": d.Asset, "password": password})
-		if err := demoCall(ctx, base, admin, "/api/v1/sites/"+d.Site+"/chargepoints", reg); err != nil {
-			return nil, fmt.Errorf("register charger %s of %s: %w", d.Asset, d.Site, err)
-		}
-		if !tagged[d.Site] {
-			tag, _ := json.Marshal(map[string]string{"tag": demoIDTag})
-			if err := demoCall(ctx, base, admin, "/api/v1/sites/"+d.Site+"/idtags", tag); err != nil {
-				return nil, fmt.Errorf("id tag of %s: %w", d.Site, err)
-			}
-			tagged[d.Site] = true
-		}
-		var quirks []chargepoint.Quirk
+		ch := itc.ChargerChoice{ID: d.ChargePoint.ID}
 		for _, q := range d.ChargePoint.Quirks {
-			quirks = append(quirks, chargepoint.Quirk(q))
+			ch.Quirks = append(ch.Quirks, chargepoint.Quirk(q))
 		}
-		cp, err := chargepoint.New(chargepoint.Config{
-			ID: d.Asset, URL: ocppURL, Password: password, Quirks: quirks,
-			MeterValueInterval: m.Cycle, HeartbeatInterval: 30 * time.Second,
-			IDTags: []string{demoIDTag}, Seed: uint64(d.Line),
-			// An EV plugs in at once and charges for the whole run.
-			Plan:         chargepoint.SessionPlan{{After: 100 * time.Millisecond, CapacityWh: 1e6}},
-			ReconnectMax: 5 * time.Second,
-		}, logger.With("part", "charger", "site", d.Site, "asset", d.Asset))
-		if err != nil {
-			return nil, fmt.Errorf("charger %s of %s: %w", d.Asset, d.Site, err)
-		}
-		path := "/" + d.Site + "/" + d.Asset
-		mux.Handle(path+"/", http.StripPrefix(path, cp.TruthHandler()))
-		dc.cps = append(dc.cps, cp)
-		dc.truth = append(dc.truth, d.Site+"=http://"+ln.Addr().String()+path)
-		dc.wg.Add(1)
-		go func() {
-			defer dc.wg.Done()
-			if err := cp.Run(runCtx); err != nil && runCtx.Err() == nil {
-				logger.Warn("charger stopped", "site", d.Site, "asset", d.Asset, "err", err)
-			}
-		}()
+		return ch, true
 	}
-	return dc, nil
-}
-
-// Close stops the chargers and their truth endpoint.
-func (dc *demoChargers) Close() {
-	dc.stop()
-	dc.wg.Wait()
-	dc.srv.Close()
 }

@@ -33,7 +33,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func runITC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(stderr, "usage: gridlink itc list [--dir DIR]")
-		fmt.Fprintln(stderr, "       gridlink itc run --platform URL --key KEY [--site S]... [--case ID]... [--truth URL]... [--window 20s] [--report DIR] [--simulate]")
+		fmt.Fprintln(stderr, "       gridlink itc run --platform URL --key KEY [--site S]... [--case ID]... [--truth URL]... [--window 20s] [--report DIR] [--simulate [--ocpp URL]]")
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -91,6 +91,7 @@ func runITCRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	window := fs.Duration("window", itc.DefaultWindow, "observation window")
 	report := fs.String("report", "", "`directory` for report.md, junit.xml, report.json and report.html")
 	simulate := fs.Bool("simulate", false, "simulate the sites' devices and gateways in this process")
+	ocppURL := fs.String("ocpp", "", "with --simulate: the platform's OCPP central system `URL` (ws://host:8887/ocpp); the sites' charging points are then simulated as OCPP chargers")
 	dir := fs.String("dir", "", "`directory` of case files (default: the embedded catalogue)")
 	logLevel := fs.String("log-level", "warn", "log level")
 	if err := parseFlags(fs, args); err != nil {
@@ -99,6 +100,10 @@ func runITCRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if t.Platform == "" || t.Key == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "gridlink itc run: --platform and --key are required")
 		fs.PrintDefaults()
+		return errUsage
+	}
+	if *ocppURL != "" && !*simulate {
+		fmt.Fprintln(stderr, "gridlink itc run: --ocpp needs --simulate (it says where simulated chargers connect)")
 		return errUsage
 	}
 	level, err := parseLevel(*logLevel)
@@ -120,7 +125,7 @@ func runITCRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	opt := itc.Options{Window: *window, Logger: log, Progress: progressLine(stderr)}
 	if *simulate {
 		fmt.Fprintln(stderr, "starting simulators and gateways…")
-		s, err := itc.Simulate(ctx, t, itc.SimOptions{Seed: 1, Logger: log})
+		s, err := itc.Simulate(ctx, t, itc.SimOptions{Seed: 1, OCPP: *ocppURL, Logger: log})
 		if err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}

@@ -30,11 +30,12 @@ func TestITCList(t *testing.T) {
 	}
 }
 
-// TestITCRunSimulate runs `gridlink itc run --simulate` against `gridlink
-// serve` in another process: the smart meter and plug cases pass, measured
-// against simulators and a gateway the runner started itself, the reports
-// are written, and the exit code says so. A case whose asset the site
-// lacks is not run and makes the exit code 1.
+// TestITCRunSimulate runs `gridlink itc run --simulate --ocpp URL` against
+// `gridlink serve` in another process: the smart meter, plug and charging
+// point cases pass, measured against simulators, a gateway and an OCPP
+// charger the runner started itself, the reports are written, and the exit
+// code says so. A case whose asset the site lacks is not run and makes the
+// exit code 1.
 func TestITCRunSimulate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
@@ -46,11 +47,13 @@ func TestITCRunSimulate(t *testing.T) {
 assets:
   - {id: house-01/meter, type: smart_meter, make: Eastron, model: SDM630}
   - {id: house-01/plug-01, type: energy_asset, make: TP-Link, model: Kasa KP115}
+  - {id: evse-01, type: charging_point, make: Alfen, model: Eve Single}
 `), 0o644)
-	plat := startServer(t, "--data", filepath.Join(dir, "data"), "--sites", siteDir)
+	ocppAddr := freeAddr(t)
+	plat := startServer(t, "--data", filepath.Join(dir, "data"), "--sites", siteDir, "--ocpp-listen", ocppAddr)
 	report := filepath.Join(dir, "report")
-	cmd := exec.Command(binary, "itc", "run", "--platform", plat.url, "--key", plat.key, "--simulate",
-		"--case", "ITC1.01", "--case", "ITC4.01", "--window", "5s", "--report", report)
+	cmd := exec.Command(binary, "itc", "run", "--platform", plat.url, "--key", plat.key, "--simulate", "--ocpp", "ws://"+ocppAddr+"/ocpp",
+		"--case", "ITC1.01", "--case", "ITC4.01", "--case", "ITC2.01", "--window", "5s", "--report", report)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -58,7 +61,7 @@ assets:
 		t.Fatalf("itc run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), tail(stderr.String(), 3000))
 	}
 	out := stdout.String()
-	for _, want := range []string{"ITC1.01", "ITC4.01", "passed"} {
+	for _, want := range []string{"ITC1.01", "ITC4.01", "ITC2.01", "passed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
@@ -73,7 +76,7 @@ assets:
 			Assets       []struct{ Asset string }
 		}
 	}
-	if err := json.Unmarshal(b, &run); err != nil || len(run.Results) != 2 {
+	if err := json.Unmarshal(b, &run); err != nil || len(run.Results) != 3 {
 		t.Fatalf("report.json: %v, %s", err, b)
 	}
 	for _, r := range run.Results {
@@ -88,7 +91,8 @@ assets:
 	}
 	t.Logf("itc run:\n%s", out)
 
-	// No charging point on the site: ITC2.01 is not run, exit 1.
+	// Without a truth of the charger (no --simulate): ITC2.01 is not run,
+	// exit 1.
 	cmd = exec.Command(binary, "itc", "run", "--platform", plat.url, "--key", plat.key, "--case", "ITC2.01", "--window", "1s")
 	b, _ = cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), "no charging_point with a device truth") {
