@@ -92,13 +92,13 @@ func TestValue(t *testing.T) {
 		{store.AggDelta, 3, true, 1 + -2 + 9 + 3},
 		{store.AggDelta, 10, true, 4 + -2 + 9 + 3}, // a reset before the interval too
 		{store.AggDelta, 0, true, 4 + -2 + 9 + 3},  // a previous value of 0 counts
-		{store.AggAvg, 100, true, 3},   // prev only matters for delta
-		{store.AggCount, 100, true, 4}, // prev only matters for delta
-		{store.AggFirst, 100, true, 4}, // prev only matters for delta
-		{store.AggLast, -100, true, 3}, // prev only matters for delta
-		{store.AggMin, -100, true, -2}, // prev only matters for delta
-		{store.AggMax, 100, true, 7},   // prev only matters for delta
-		{store.AggSum, 100, true, 12},  // prev only matters for delta
+		{store.AggAvg, 100, true, 3},               // prev only matters for delta
+		{store.AggCount, 100, true, 4},             // prev only matters for delta
+		{store.AggFirst, 100, true, 4},             // prev only matters for delta
+		{store.AggLast, -100, true, 3},             // prev only matters for delta
+		{store.AggMin, -100, true, -2},             // prev only matters for delta
+		{store.AggMax, 100, true, 7},               // prev only matters for delta
+		{store.AggSum, 100, true, 12},              // prev only matters for delta
 	} {
 		if got := r.Value(tc.agg, tc.prev, tc.hasPrev); got != tc.want {
 			t.Errorf("Value(%s, %v, %v) = %v, want %v", tc.agg, tc.prev, tc.hasPrev, got, tc.want)
