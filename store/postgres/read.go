@@ -168,7 +168,7 @@ func (s *Store) Aggregate(ctx context.Context, sel store.Selector, step time.Dur
 			return fmt.Errorf("aggregate: %w", err)
 		}
 		for _, c := range list {
-			parts, err := partsOf(ctx, tx, c.id, sel.From, to, stepMs)
+			parts, err := partsOf(ctx, tx, c.id, sel.From, to, stepMs, agg == store.AggDelta)
 			if err != nil {
 				return err
 			}
@@ -195,18 +195,19 @@ func (s *Store) Aggregate(ctx context.Context, sel store.Selector, step time.Dur
 }
 
 // partsOf summarises a series' readings in [from, to) by rollup period
-// when step is a multiple of it, else by step, in time order.
-func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]part, error) {
+// when step is a multiple of it, else by step, in time order; with inc
+// the counter's increase too.
+func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64, inc bool) ([]part, error) {
 	if step%rollupMs != 0 {
-		return rawParts(ctx, tx, id, from, to, step)
+		return rawParts(ctx, tx, id, from, to, step, inc)
 	}
 	lo, hi, ok := rollup.Whole(from, to, rollupMs)
 	if !ok {
-		return rawParts(ctx, tx, id, from, to, rollupMs)
+		return rawParts(ctx, tx, id, from, to, rollupMs, inc)
 	}
 	var out []part
 	if from < lo {
-		p, err := rawParts(ctx, tx, id, from, lo, rollupMs)
+		p, err := rawParts(ctx, tx, id, from, lo, rollupMs, inc)
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +219,7 @@ func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]
 	}
 	out = append(out, p...)
 	if hi < to {
-		p, err := rawParts(ctx, tx, id, hi, to, rollupMs)
+		p, err := rawParts(ctx, tx, id, hi, to, rollupMs, inc)
 		if err != nil {
 			return nil, err
 		}
@@ -228,13 +229,40 @@ func partsOf(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]
 }
 
 // rawParts summarises the readings of [from, to) by interval of length
-// step, from the readings table.
-func rawParts(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([]part, error) {
-	rows, err := tx.Query(ctx, `
+// step, from the readings table. The counter's increase (a window
+// function over the readings) is computed only with inc; else it is 0.
+func rawParts(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64, inc bool) ([]part, error) {
+	q := rawPartsSQL
+	if inc {
+		q = rawPartsIncSQL
+	}
+	rows, err := tx.Query(ctx, q, id, from, to, step)
+	if err != nil {
+		return nil, dbErr(ctx, "aggregate readings", err)
+	}
+	return scanParts(ctx, rows, "aggregate readings")
+}
+
+// rawPartsSQL and rawPartsIncSQL summarise readings $2 <= t < $3 of
+// series $1 by interval of length $4; the second also sums the
+// counter's increase.
+var (
+	rawPartsSQL = `
+		SELECT g.b, g.n, g.sum, g.min, g.max, g.first_t, f.v, g.last_t, l.v, 0::float8
+		FROM (
+			SELECT t - ((t % $4) + $4) % $4 AS b, count(*) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max,
+				min(t) AS first_t, max(t) AS last_t
+			FROM readings WHERE series_id = $1 AND t >= $2 AND t < $3
+			GROUP BY 1
+		) g
+		JOIN readings f ON f.series_id = $1 AND f.t = g.first_t
+		JOIN readings l ON l.series_id = $1 AND l.t = g.last_t
+		ORDER BY g.b`
+	rawPartsIncSQL = `
 		SELECT g.b, g.n, g.sum, g.min, g.max, g.first_t, f.v, g.last_t, l.v, g.inc
 		FROM (
 			SELECT b, count(*) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max,
-				min(t) AS first_t, max(t) AS last_t, `+incSQL+` AS inc
+				min(t) AS first_t, max(t) AS last_t, ` + incSQL + ` AS inc
 			FROM (
 				SELECT t - ((t % $4) + $4) % $4 AS b, t, v,
 					lag(v) OVER (PARTITION BY t - ((t % $4) + $4) % $4 ORDER BY t) AS p
@@ -244,12 +272,8 @@ func rawParts(ctx context.Context, tx pgx.Tx, id int32, from, to, step int64) ([
 		) g
 		JOIN readings f ON f.series_id = $1 AND f.t = g.first_t
 		JOIN readings l ON l.series_id = $1 AND l.t = g.last_t
-		ORDER BY g.b`, id, from, to, step)
-	if err != nil {
-		return nil, dbErr(ctx, "aggregate readings", err)
-	}
-	return scanParts(ctx, rows, "aggregate readings")
-}
+		ORDER BY g.b`
+)
 
 // rollupParts returns the stored rollups of the periods starting in
 // [from, to).
