@@ -33,6 +33,11 @@ type demoConfig struct {
 	LogLevel string
 }
 
+// demoWindow is the demo's observation window: ten measuring cycles per
+// asset, short enough that the whole catalogue, fault cases included,
+// ends within `--for 2m`. `itc run` observes longer (itc.DefaultWindow).
+const demoWindow = 10 * time.Second
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -42,7 +47,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// Logs default to errors only: the summary is the demo's output, and
 	// the simulated chargers' quirks are warned about every second.
-	c := demoConfig{Listen: "127.0.0.1:8080", Window: itc.DefaultWindow, LogLevel: "error"}
+	c := demoConfig{Listen: "127.0.0.1:8080", Window: demoWindow, LogLevel: "error"}
 	fs.DurationVar(&c.For, "for", 0, "stop by itself after this `duration` (0: run until interrupted)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "`address` of the platform's API and dashboard")
 	fs.StringVar(&c.Data, "data", "", "data `directory` (default: a temporary one, removed at the end)")

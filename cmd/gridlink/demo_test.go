@@ -35,7 +35,7 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
 	}
-	cmd := exec.CommandContext(t.Context(), binary, "demo", "--for", "150s", "--window", "10s", "--listen", "127.0.0.1:0")
+	cmd := exec.CommandContext(t.Context(), binary, "demo", "--for", "150s", "--listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
