@@ -33,7 +33,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func runITC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(stderr, "usage: gridlink itc list [--dir DIR]")
-		fmt.Fprintln(stderr, "       gridlink itc run --platform URL --key KEY [--site S]... [--case ID]... [--truth URL]... [--window 20s] [--report DIR] [--simulate [--ocpp URL]]")
+		fmt.Fprintln(stderr, "       gridlink itc run --platform URL --key KEY [--site S]... [--case ID]... [--truth URL]... [--window 20s] [--report DIR]\n                    [--simulate [--ocpp URL] [--gateway-profiles DIR] [--ingest-key KEY]]")
 		if len(args) == 0 {
 			return errUsage
 		}
@@ -92,6 +92,8 @@ func runITCRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	report := fs.String("report", "", "`directory` for report.md, junit.xml, report.json and report.html")
 	simulate := fs.Bool("simulate", false, "simulate the sites' devices and gateways in this process")
 	ocppURL := fs.String("ocpp", "", "with --simulate: the platform's OCPP central system `URL` (ws://host:8887/ocpp); the sites' charging points are then simulated as OCPP chargers")
+	gwProfiles := fs.String("gateway-profiles", "", "with --simulate: a `directory` of profiles the gateways load instead of the embedded ones of the same name (a deliberately broken set-up: a wrong register scale)")
+	ingestKey := fs.String("ingest-key", "", "with --simulate: the `key` the gateways present instead of a fresh one (a deliberately broken set-up: a wrong key)")
 	dir := fs.String("dir", "", "`directory` of case files (default: the embedded catalogue)")
 	logLevel := fs.String("log-level", "warn", "log level")
 	if err := parseFlags(fs, args); err != nil {
@@ -102,8 +104,8 @@ func runITCRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.PrintDefaults()
 		return errUsage
 	}
-	if *ocppURL != "" && !*simulate {
-		fmt.Fprintln(stderr, "gridlink itc run: --ocpp needs --simulate (it says where simulated chargers connect)")
+	if (*ocppURL != "" || *gwProfiles != "" || *ingestKey != "") && !*simulate {
+		fmt.Fprintln(stderr, "gridlink itc run: --ocpp, --gateway-profiles and --ingest-key shape the simulated set-up: they need --simulate")
 		return errUsage
 	}
 	level, err := parseLevel(*logLevel)
@@ -125,7 +127,7 @@ func runITCRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	opt := itc.Options{Window: *window, Logger: log, Progress: progressLine(stderr)}
 	if *simulate {
 		fmt.Fprintln(stderr, "starting simulators and gateways…")
-		s, err := itc.Simulate(ctx, t, itc.SimOptions{Seed: 1, OCPP: *ocppURL, Logger: log})
+		s, err := itc.Simulate(ctx, t, itc.SimOptions{Seed: 1, OCPP: *ocppURL, GatewayProfiles: *gwProfiles, IngestKey: *ingestKey, Logger: log})
 		if err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -90,6 +91,33 @@ assets:
 		}
 	}
 	t.Logf("itc run:\n%s", out)
+
+	// A deliberately broken set-up: the gateways read the meter with a
+	// register scale 10 × too large. ITC1.01 fails naming the asset,
+	// quantity and both values; ITC4.01 (the plug) still passes.
+	src, err := os.ReadFile("../../profile/profiles/eastron-sdm630.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strings.Replace(string(src), "quantity: active_power, unit: W}", "quantity: active_power, unit: W, scale: 10}", 1)
+	profiles := filepath.Join(dir, "profiles")
+	os.MkdirAll(profiles, 0o755)
+	os.WriteFile(filepath.Join(profiles, "eastron-sdm630.yaml"), []byte(wrong), 0o644)
+	cmd = exec.Command(binary, "itc", "run", "--platform", plat.url, "--key", plat.key, "--simulate", "--gateway-profiles", profiles,
+		"--case", "ITC1.01", "--case", "ITC4.01", "--window", "3s")
+	b, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), "house-01/meter active_power total at") ||
+		!strings.Contains(string(b), "the platform holds") || !regexp.MustCompile(`ITC4.01 +bristol +passed`).Match(b) {
+		t.Errorf("wrong scale: exit %d\n%s", cmd.ProcessState.ExitCode(), b)
+	}
+	// A gateway with a wrong key: nothing arrives, the case is suspended
+	// saying so.
+	cmd = exec.Command(binary, "itc", "run", "--platform", plat.url, "--key", plat.key, "--simulate", "--ingest-key", "glk_wrong_key_000000000000000000",
+		"--case", "ITC1.01", "--window", "10s")
+	b, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), "suspended") || !strings.Contains(string(b), "unauthorized") {
+		t.Errorf("wrong key: exit %d\n%s", cmd.ProcessState.ExitCode(), b)
+	}
 
 	// Without a truth of the charger (no --simulate): ITC2.01 is not run,
 	// exit 1.
