@@ -6,9 +6,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/gridlink/gridlink/cim"
-	"github.com/gridlink/gridlink/internal/pgtest"
 )
 
 // undoChargePointAsset takes a schema back to before migration 0005.
@@ -24,30 +21,16 @@ func undoChargePointAsset(schema string) []string {
 // that Open applies 0005: each charge point gets its id as its asset (what
 // the central system used until then), keeping its site and password.
 func TestMigrateChargePointAsset(t *testing.T) {
-	url := pgtest.URL(t)
-	schema := newSchema(t, url)
 	ctx := t.Context()
-	s := open(t, url, schema)
-	if err := s.PutSite(ctx, cim.Site{ID: "s", Name: "S"}); err != nil {
-		t.Fatal(err)
-	}
+	url, schema, s := openWithSite(t)
 	hash := sha256.Sum256([]byte("0123456789abcdef"))
 	if err := s.PutChargePointSecret(ctx, "s", "evse-01", "house-01/evse", hash); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
 	// Later migrations go too: Open applies those above the highest
 	// version recorded.
-	for _, q := range append(undoChargePointAsset(schema), undoRollupInc(schema)...) {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	rewind(t, url, append(undoChargePointAsset(schema), undoRollupInc(schema)...))
 	s = open(t, url, schema)
 	defer s.Close()
 	site, asset, got, err := s.ChargePointSecret(ctx, "evse-01")
@@ -60,6 +43,11 @@ func TestMigrateChargePointAsset(t *testing.T) {
 	if _, asset, _, err := s.ChargePointSecret(ctx, "evse-01"); err != nil || asset != "house-01/evse" {
 		t.Errorf("asset after re-registering: %q, %v", asset, err)
 	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" WHERE version = 5").Scan(&n); err != nil || n != 1 {
 		t.Errorf("schema_version rows of 0005: %d, %v; want 1", n, err)

@@ -33,28 +33,14 @@ func TestLedgerConformance(t *testing.T) {
 // made and checks that Open applies 0003, keeping the assets (not marked
 // for the ledger).
 func TestMigrateLedger(t *testing.T) {
-	url := pgtest.URL(t)
-	schema := newSchema(t, url)
 	ctx := t.Context()
-	s := open(t, url, schema)
-	if err := s.PutSite(ctx, cim.Site{ID: "s", Name: "S"}); err != nil {
-		t.Fatal(err)
-	}
+	url, schema, s := openWithSite(t)
 	a := cim.Asset{Site: "s", ID: "m1", Type: cim.SmartMeter, Ledger: true}
 	if err := s.PutAsset(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	for _, q := range undoLedger(schema) {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	rewind(t, url, undoLedger(schema))
 	s = open(t, url, schema)
 	defer s.Close()
 	got, err := s.Asset(ctx, "s", "m1")

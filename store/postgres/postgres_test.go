@@ -34,6 +34,35 @@ func newSchema(tb testing.TB, url string) string {
 	return schema
 }
 
+// openWithSite opens a store on a fresh schema holding site "s", for a
+// migration test: it rewinds the schema and opens it again.
+func openWithSite(t *testing.T) (url, schema string, s *postgres.Store) {
+	t.Helper()
+	url = pgtest.URL(t)
+	schema = newSchema(t, url)
+	s = open(t, url, schema)
+	if err := s.PutSite(t.Context(), cim.Site{ID: "s", Name: "S"}); err != nil {
+		t.Fatal(err)
+	}
+	return url, schema, s
+}
+
+// rewind runs statements that take a schema back to an older version,
+// while no store has it open.
+func rewind(t *testing.T, url string, qs []string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, q := range qs {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 func open(tb testing.TB, url, schema string) *postgres.Store {
 	tb.Helper()
 	s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
@@ -187,29 +216,15 @@ func TestReopen(t *testing.T) {
 // made and checks that Open applies 0002 (the charging tables) and 0003
 // to it, keeping what it held.
 func TestMigrateCharging(t *testing.T) {
-	url := pgtest.URL(t)
-	schema := newSchema(t, url)
 	ctx := t.Context()
-	s := open(t, url, schema)
-	if err := s.PutSite(ctx, cim.Site{ID: "s", Name: "S"}); err != nil {
-		t.Fatal(err)
-	}
+	url, schema, s := openWithSite(t)
 	s.Close()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	for _, q := range append(undoLedger(schema),
+	rewind(t, url, append(undoLedger(schema),
 		"DROP TABLE "+pgx.Identifier{schema, "sessions"}.Sanitize(),
 		"DROP TABLE "+pgx.Identifier{schema, "charge_point_secrets"}.Sanitize(),
 		"DROP TABLE "+pgx.Identifier{schema, "id_tags"}.Sanitize(),
 		"DELETE FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" WHERE version = 2",
-	) {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	))
 	s = open(t, url, schema)
 	defer s.Close()
 	if _, err := s.Site(ctx, "s"); err != nil {

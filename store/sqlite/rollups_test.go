@@ -1,12 +1,12 @@
 package sqlite
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/gridlink/gridlink/cim"
 	"github.com/gridlink/gridlink/store"
+	"github.com/gridlink/gridlink/store/storetest"
 )
 
 // undoRollupInc takes a database back to before migration 4 → 5.
@@ -53,44 +53,9 @@ func TestMigrateRollupInc(t *testing.T) {
 	}
 }
 
-// BenchmarkAggregateDay aggregates one day of a 1 s energy register (with a
-// reset at noon), flushed into blocks and rollups: 15-minute and 1-minute
-// steps, delta (the reset-aware increase) against avg.
+// BenchmarkAggregateDay is storetest.BenchAggregateDay on SQLite, the day
+// flushed into blocks and rollups.
 func BenchmarkAggregateDay(b *testing.B) {
-	ctx := b.Context()
 	s := newTestStore(b, b.TempDir(), Options{NoSync: true})
-	const t0, n = 1_709_251_200_000, 86_400
-	key := cim.SeriesKey{Asset: "m1", Quantity: "energy_active_import"}
-	rs := make([]cim.Reading, n)
-	v := 1e6
-	for i := range rs {
-		v += float64(i%7) / 4
-		if i == n/2 {
-			v = 0
-		}
-		rs[i] = cim.Reading{SeriesKey: key, Point: cim.Point{Time: t0 + int64(i)*1000, Value: v}}
-	}
-	if _, err := s.Write(ctx, "s", rs); err != nil {
-		b.Fatal(err)
-	}
-	if err := s.flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	sel := store.Selector{Site: "s", From: t0, To: t0 + n*1000}
-	for _, c := range []struct {
-		step time.Duration
-		agg  store.Agg
-	}{{15 * time.Minute, store.AggDelta}, {15 * time.Minute, store.AggAvg}, {time.Minute, store.AggDelta}, {time.Minute, store.AggAvg}} {
-		b.Run(fmt.Sprintf("%v/%s", c.step, c.agg), func(b *testing.B) {
-			for b.Loop() {
-				pts := 0
-				if err := s.Aggregate(ctx, sel, c.step, c.agg, func(_ store.Series, ps []cim.Point) error {
-					pts += len(ps)
-					return nil
-				}); err != nil || pts != int(n*time.Second/c.step) {
-					b.Fatalf("%d points, %v", pts, err)
-				}
-			}
-		})
-	}
+	storetest.BenchAggregateDay(b, s, func() error { return s.flush(b.Context()) })
 }
