@@ -24,9 +24,9 @@ import (
 	"github.com/gridlink/gridlink/store/sqlite"
 )
 
-// testPlatform is a real platform (SQLite in a temporary directory) behind
-// a real HTTP server, with one site and an admin key.
-func testPlatform(t *testing.T, assets ...cim.Asset) (url, admin string) {
+// testStore is a real SQLite store in a temporary directory with one site,
+// its assets and an admin key, closed when the test ends.
+func testStore(t *testing.T, assets ...cim.Asset) (*sqlite.Store, string) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{NoSync: true})
 	if err != nil {
@@ -43,16 +43,24 @@ func testPlatform(t *testing.T, assets ...cim.Asset) (url, admin string) {
 			t.Fatal(err)
 		}
 	}
+	secret, k := auth.NewKey("", "admin", "itc-test", time.Now())
+	if err := st.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	return st, secret
+}
+
+// testPlatform is a real platform (SQLite in a temporary directory) behind
+// a real HTTP server, with one site and an admin key.
+func testPlatform(t *testing.T, assets ...cim.Asset) (url, admin string) {
+	t.Helper()
+	st, secret := testStore(t, assets...)
 	srv, err := platform.New(platform.Config{Store: st, Heartbeat: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { srv.Close(); ts.Close() })
-	secret, k := auth.NewKey("", "admin", "itc-test", time.Now())
-	if err := st.CreateKey(ctx, k); err != nil {
-		t.Fatal(err)
-	}
 	return ts.URL, secret
 }
 
@@ -514,29 +522,12 @@ type restartablePlatform struct {
 
 func newRestartablePlatform(t *testing.T, assets ...cim.Asset) (*restartablePlatform, string) {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	if err := st.PutSite(ctx, cim.Site{ID: "bristol", Name: "Bristol", Country: "GB", Timezone: "Europe/London"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range assets {
-		a.Site = "bristol"
-		if err := st.PutAsset(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	secret, k := auth.NewKey("", "admin", "itc-test", time.Now())
-	if err := st.CreateKey(ctx, k); err != nil {
-		t.Fatal(err)
-	}
+	st, secret := testStore(t, assets...)
 	p := &restartablePlatform{t: t, st: st, addr: "127.0.0.1:0"}
 	if err := p.start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.stop(); st.Close() })
+	t.Cleanup(p.stop) // before the store closes: cleanups run last first
 	return p, secret
 }
 

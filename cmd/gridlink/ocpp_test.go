@@ -61,18 +61,7 @@ func TestITC2_01_ChargingPoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- cp.Run(ctx) }()
-	waitFor(t, 30*time.Second, "the session to end", func() bool {
-		txs := cp.Transactions()
-		return len(txs) == 1 && !txs[0].Stop.IsZero()
-	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("charge point: %v", err)
-	}
-	tx := cp.Transactions()[0]
+	tx := runOneSession(t, cp)
 
 	// The session as the platform lists it.
 	var sessions struct {
@@ -110,8 +99,8 @@ func TestITC2_01_ChargingPoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel = context.WithCancel(t.Context())
-	done = make(chan error, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
 	go func() { done <- remote.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, 20*time.Second, "the charger to boot", func() bool { return remote.Boots() > 0 })
@@ -177,18 +166,7 @@ func TestChargerIdentitySeparateFromAsset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- cp.Run(ctx) }()
-	waitFor(t, 30*time.Second, "the session to end", func() bool {
-		txs := cp.Transactions()
-		return len(txs) == 1 && !txs[0].Stop.IsZero()
-	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("charge point: %v", err)
-	}
-	tx := cp.Transactions()[0]
+	tx := runOneSession(t, cp)
 
 	sent := asAsset(cp.Sent(), "evse-01")
 	if checked := checkMeterValues(t, plat.url, plat.key, "steinheim", sent); checked < 5 {
@@ -322,4 +300,22 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// runOneSession runs the charger until its one planned session has ended,
+// stops it and returns the session.
+func runOneSession(t *testing.T, cp *chargepoint.ChargePoint) chargepoint.Transaction {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- cp.Run(ctx) }()
+	waitFor(t, 30*time.Second, "the session to end", func() bool {
+		txs := cp.Transactions()
+		return len(txs) == 1 && !txs[0].Stop.IsZero()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("charge point: %v", err)
+	}
+	return cp.Transactions()[0]
 }
