@@ -192,8 +192,15 @@ func (s *Server) handlePostITCRun(w http.ResponseWriter, r *http.Request, p auth
 	if err == nil {
 		run, err = parseITCRun(body)
 	}
+	var sum itcRunSummary
 	if err == nil {
-		if err = st.PutITCRun(r.Context(), run.ID, run.Start, body); err != nil {
+		// Summarised once, here, where the body is parsed anyway: the list
+		// reads the stored summaries, never the bodies.
+		sum = summarise(run)
+		var enc []byte
+		if enc, err = json.Marshal(sum); err != nil {
+			err = fmt.Errorf("encode summary of ITC run %q: %w", run.ID, err)
+		} else if err = st.PutITCRun(r.Context(), run.ID, run.Start, enc, body); err != nil {
 			err = fmt.Errorf("store ITC run %q: %w", run.ID, err)
 		}
 	}
@@ -201,7 +208,7 @@ func (s *Server) handlePostITCRun(w http.ResponseWriter, r *http.Request, p auth
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, summarise(run))
+	writeJSON(w, http.StatusCreated, sum)
 }
 
 // readITCBody reads a JSON body of at most MaxITCRunBytes.
@@ -223,16 +230,23 @@ func readITCBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
+// summarise counts a checked run's results per status.
 func summarise(run *itcRun) itcRunSummary {
-	sum := itcRunSummary{ID: run.ID, Platform: run.Platform, Start: run.Start.UTC(), Cases: len(run.Results), Counts: map[string]int{}}
-	for _, st := range itcStatuses {
-		sum.Counts[st] = 0
-	}
+	sum := newITCRunSummary(run.ID, run.Platform, run.Start.UTC(), run.End, len(run.Results))
 	for _, res := range run.Results {
 		sum.Counts[res.Status]++
 	}
-	if !run.End.IsZero() {
-		end := run.End.UTC()
+	return sum
+}
+
+// newITCRunSummary returns a summary whose counts are all zero.
+func newITCRunSummary(id, platform string, start, end time.Time, cases int) itcRunSummary {
+	sum := itcRunSummary{ID: id, Platform: platform, Start: start, Cases: cases, Counts: make(map[string]int, len(itcStatuses))}
+	for _, st := range itcStatuses {
+		sum.Counts[st] = 0
+	}
+	if !end.IsZero() {
+		end = end.UTC()
 		sum.End = &end
 	}
 	return sum
@@ -268,32 +282,74 @@ func (s *Server) handleListITCRuns(w http.ResponseWriter, r *http.Request, p aut
 	}
 	out := make([]itcRunSummary, 0, len(runs))
 	for _, info := range runs {
-		var run itcRunHead
-		if perr := json.Unmarshal(info.Body, &run); perr != nil {
-			// Stored by another version of the platform: list what the store knows.
-			s.log.Warn("stored ITC run does not parse", "id", info.ID, "error", perr)
-			run = itcRunHead{}
-		}
-		sum := itcRunSummary{ID: info.ID, Platform: run.Platform, Start: info.Start, Cases: len(run.Results), Counts: map[string]int{}}
-		for _, st := range itcStatuses {
-			sum.Counts[st] = 0
-		}
-		for _, res := range run.Results {
-			if _, ok := sum.Counts[res.Status]; ok {
-				sum.Counts[res.Status]++
+		sum, ok := storedITCSummary(info)
+		if !ok {
+			if sum, err = s.summariseStoredRun(r, st, info); err != nil {
+				s.writeError(w, r, err)
+				return
 			}
-		}
-		if !run.End.IsZero() {
-			end := run.End.UTC()
-			sum.End = &end
 		}
 		out = append(out, sum)
 	}
 	writeList(w, "runs", out)
 }
 
-// itcRunHead is what the listing reads of a stored run, which was checked
-// when it was posted: decoding less (no assets) makes listing cheaper.
+// storedITCSummary decodes the summary POST stored beside a run. It
+// reports false for an empty one (a run stored before stores kept
+// summaries) or one this platform cannot read; the id and start are the
+// store's.
+func storedITCSummary(info store.ITCRunInfo) (itcRunSummary, bool) {
+	if len(info.Summary) == 0 {
+		return itcRunSummary{}, false
+	}
+	var got itcRunSummary
+	if err := json.Unmarshal(info.Summary, &got); err != nil || got.Counts == nil || got.Cases < 0 {
+		return itcRunSummary{}, false
+	}
+	var end time.Time
+	if got.End != nil {
+		end = *got.End
+	}
+	sum := newITCRunSummary(info.ID, got.Platform, info.Start, end, got.Cases)
+	for st, n := range got.Counts {
+		if _, known := sum.Counts[st]; !known || n < 0 {
+			return itcRunSummary{}, false
+		}
+		sum.Counts[st] = n
+	}
+	return sum, true
+}
+
+// summariseStoredRun summarises a run from its body, for a run stored
+// without a usable summary (before the store kept summaries). Nothing is
+// written back: a listing only reads, and such runs become rare as new
+// runs are posted.
+func (s *Server) summariseStoredRun(r *http.Request, st store.ITCRuns, info store.ITCRunInfo) (itcRunSummary, error) {
+	body, err := st.GetITCRun(r.Context(), info.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return itcRunSummary{}, fmt.Errorf("summarise ITC run %q: %w", info.ID, err)
+	}
+	var run itcRunHead
+	if err == nil {
+		err = json.Unmarshal(body, &run)
+	}
+	if err != nil {
+		// Stored by another version of the platform, or gone since the
+		// listing: list what the store knows.
+		s.log.Warn("stored ITC run does not parse", "id", info.ID, "error", err)
+		run = itcRunHead{}
+	}
+	sum := newITCRunSummary(info.ID, run.Platform, info.Start, run.End, len(run.Results))
+	for _, res := range run.Results {
+		if _, ok := sum.Counts[res.Status]; ok {
+			sum.Counts[res.Status]++
+		}
+	}
+	return sum, nil
+}
+
+// itcRunHead is what summariseStoredRun reads of a stored run, which was
+// checked when it was posted: decoding less (no assets) makes it cheaper.
 type itcRunHead struct {
 	Platform string    `json:"platform"`
 	End      time.Time `json:"end"`

@@ -8,12 +8,16 @@ import (
 )
 
 // ITCRunInfo is one stored run of the integration test cases (package
-// itc): its id, start and the run's JSON body as the platform received it.
-// The store does not read the body; the platform summarises it.
+// itc) as ListITCRuns lists it: its id, start and the summary the platform
+// computed when the run was posted. The run's body (megabytes for a demo
+// run) is not read by a listing; GetITCRun returns it.
 type ITCRunInfo struct {
 	ID    string
 	Start time.Time // UTC, millisecond precision
-	Body  []byte
+	// Summary is opaque to the store. It is empty for runs stored before
+	// stores kept summaries (SQLite schema version 7, PostgreSQL migration
+	// 0007); the platform then summarises the body itself.
+	Summary []byte
 }
 
 // MaxITCRunID bounds the length of a run id, in bytes.
@@ -23,11 +27,15 @@ const MaxITCRunID = 200
 // beside Store; the platform finds it with a type assertion, as it does
 // Ledger.
 type ITCRuns interface {
-	// PutITCRun stores a run, replacing one of the same id (a run posted
-	// again, say after a retry). The id must pass CheckITCRunID.
-	PutITCRun(ctx context.Context, id string, start time.Time, body []byte) error
-	// ListITCRuns returns up to limit runs, newest start first (equal
-	// starts: greater id first); limit <= 0 means every run.
+	// PutITCRun stores a run's body and its summary (small JSON the
+	// platform lists; the store neither reads nor checks either),
+	// replacing start, summary and body of a run of the same id (a run
+	// posted again, say after a retry). The id must pass CheckITCRunID.
+	PutITCRun(ctx context.Context, id string, start time.Time, summary, body []byte) error
+	// ListITCRuns returns up to limit runs with their summaries, newest
+	// start first (equal starts: greater id first); limit <= 0 means every
+	// run. It reads no body, so that its cost does not grow with the runs'
+	// sizes.
 	ListITCRuns(ctx context.Context, limit int) ([]ITCRunInfo, error)
 	// GetITCRun returns a run's body, or ErrNotFound.
 	GetITCRun(ctx context.Context, id string) ([]byte, error)

@@ -17,13 +17,19 @@ import (
 // zero value is empty and ready.
 type itcRuns struct {
 	mu   sync.RWMutex
-	runs map[string]store.ITCRunInfo
+	runs map[string]itcRun
+}
+
+// itcRun is one stored run: what a listing returns, and the body apart.
+type itcRun struct {
+	info store.ITCRunInfo
+	body []byte
 }
 
 var _ store.ITCRuns = (*Store)(nil)
 
 // PutITCRun implements store.ITCRuns.
-func (s *Store) PutITCRun(ctx context.Context, id string, start time.Time, body []byte) error {
+func (s *Store) PutITCRun(ctx context.Context, id string, start time.Time, summary, body []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -33,10 +39,13 @@ func (s *Store) PutITCRun(ctx context.Context, id string, start time.Time, body 
 	s.itc.mu.Lock()
 	defer s.itc.mu.Unlock()
 	if s.itc.runs == nil {
-		s.itc.runs = make(map[string]store.ITCRunInfo)
+		s.itc.runs = make(map[string]itcRun)
 	}
 	// Kept at millisecond precision in UTC, as the durable drivers keep it.
-	s.itc.runs[id] = store.ITCRunInfo{ID: id, Start: time.UnixMilli(start.UnixMilli()).UTC(), Body: bytes.Clone(body)}
+	s.itc.runs[id] = itcRun{
+		info: store.ITCRunInfo{ID: id, Start: time.UnixMilli(start.UnixMilli()).UTC(), Summary: bytes.Clone(summary)},
+		body: bytes.Clone(body),
+	}
 	return nil
 }
 
@@ -48,8 +57,9 @@ func (s *Store) ListITCRuns(ctx context.Context, limit int) ([]store.ITCRunInfo,
 	s.itc.mu.RLock()
 	out := make([]store.ITCRunInfo, 0, len(s.itc.runs))
 	for _, r := range s.itc.runs {
-		r.Body = bytes.Clone(r.Body)
-		out = append(out, r)
+		info := r.info
+		info.Summary = bytes.Clone(info.Summary)
+		out = append(out, info)
 	}
 	s.itc.mu.RUnlock()
 	slices.SortFunc(out, func(a, b store.ITCRunInfo) int {
@@ -75,5 +85,5 @@ func (s *Store) GetITCRun(ctx context.Context, id string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("itc run %q: %w", strings.ToValidUTF8(id, "?"), store.ErrNotFound)
 	}
-	return bytes.Clone(r.Body), nil
+	return bytes.Clone(r.body), nil
 }

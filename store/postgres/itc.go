@@ -15,15 +15,20 @@ import (
 var _ store.ITCRuns = (*Store)(nil)
 
 // PutITCRun implements store.ITCRuns.
-func (s *Store) PutITCRun(ctx context.Context, id string, start time.Time, body []byte) error {
+func (s *Store) PutITCRun(ctx context.Context, id string, start time.Time, summary, body []byte) error {
 	if err := store.CheckITCRunID(id); err != nil {
 		return fmt.Errorf("put itc run: %w", err)
 	}
-	if body == nil {
-		body = []byte{} // the column is NOT NULL
+	// The columns are NOT NULL.
+	if summary == nil {
+		summary = []byte{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO itc_runs (id, start_t, body) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET start_t = excluded.start_t, body = excluded.body`, id, start.UnixMilli(), body)
+	if body == nil {
+		body = []byte{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO itc_runs (id, start_t, summary, body) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET start_t = excluded.start_t, summary = excluded.summary, body = excluded.body`,
+		id, start.UnixMilli(), summary, body)
 	if err != nil {
 		return fmt.Errorf("put itc run %q: %w", id, err)
 	}
@@ -36,7 +41,7 @@ func (s *Store) ListITCRuns(ctx context.Context, limit int) ([]store.ITCRunInfo,
 	if limit > 0 {
 		lim = limit
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, start_t, body FROM itc_runs ORDER BY start_t DESC, id DESC LIMIT $1`, lim)
+	rows, err := s.pool.Query(ctx, `SELECT id, start_t, summary FROM itc_runs ORDER BY start_t DESC, id DESC LIMIT $1`, lim)
 	if err != nil {
 		return nil, fmt.Errorf("list itc runs: %w", err)
 	}
@@ -45,7 +50,7 @@ func (s *Store) ListITCRuns(ctx context.Context, limit int) ([]store.ITCRunInfo,
 	for rows.Next() {
 		var r store.ITCRunInfo
 		var ms int64
-		if err := rows.Scan(&r.ID, &ms, &r.Body); err != nil {
+		if err := rows.Scan(&r.ID, &ms, &r.Summary); err != nil {
 			return nil, fmt.Errorf("list itc runs: %w", err)
 		}
 		r.Start = time.UnixMilli(ms).UTC()

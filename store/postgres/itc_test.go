@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -44,8 +45,56 @@ func TestMigrateITC(t *testing.T) {
 	if _, err := s.Site(ctx, "s"); err != nil {
 		t.Errorf("site after migrating: %v", err)
 	}
-	if err := s.PutITCRun(ctx, "r1", time.UnixMilli(1000), []byte(`{}`)); err != nil {
+	if err := s.PutITCRun(ctx, "r1", time.UnixMilli(1000), []byte(`{"cases":0}`), []byte(`{}`)); err != nil {
 		t.Errorf("PutITCRun after migrating: %v", err)
+	}
+}
+
+// undoITCSummary takes a schema back to before migration 0007. It heads
+// undoRollupInc, so that every rewind to before 0006 removes it too: Open
+// applies only the migrations above the highest version recorded.
+func undoITCSummary(schema string) []string {
+	return []string{
+		"ALTER TABLE " + pgx.Identifier{schema, "itc_runs"}.Sanitize() + " DROP COLUMN summary",
+		"DELETE FROM " + pgx.Identifier{schema, "schema_version"}.Sanitize() + " WHERE version = 7",
+	}
+}
+
+// TestMigrateITCSummary turns a schema back into what migrations 0001 to
+// 0006 made, whose runs have no summary, and checks that Open applies
+// 0007: every run and its body are kept, with an empty summary (which the
+// platform summarises from the body), and runs put afterwards keep theirs.
+func TestMigrateITCSummary(t *testing.T) {
+	ctx := t.Context()
+	url, schema, s := openWithSite(t)
+	big := bytes.Repeat([]byte("x"), 1<<20) // TOASTed out of line
+	if err := s.PutITCRun(ctx, "old", time.UnixMilli(1000), []byte(`{"cases":1}`), big); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	rewind(t, url, undoITCSummary(schema))
+	s = open(t, url, schema)
+	defer s.Close()
+	runs, err := s.ListITCRuns(ctx, 0)
+	if err != nil || len(runs) != 1 || runs[0].ID != "old" || len(runs[0].Summary) != 0 || runs[0].Start != time.UnixMilli(1000).UTC() {
+		t.Errorf("ListITCRuns after migrating = %+v, %v; want run old with an empty summary", runs, err)
+	}
+	if got, err := s.GetITCRun(ctx, "old"); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("GetITCRun after migrating: %d bytes, %v; want the %d bytes put", len(got), err, len(big))
+	}
+	if err := s.PutITCRun(ctx, "new", time.UnixMilli(2000), []byte(`{"cases":2}`), []byte(`{}`)); err != nil {
+		t.Fatalf("PutITCRun after migrating: %v", err)
+	}
+	runs, err = s.ListITCRuns(ctx, 1)
+	if err != nil || len(runs) != 1 || string(runs[0].Summary) != `{"cases":2}` {
+		t.Errorf("ListITCRuns of a run put after migrating = %+v, %v", runs, err)
+	}
+	// Replacing the old run gives it a summary.
+	if err := s.PutITCRun(ctx, "old", time.UnixMilli(1000), []byte(`{"cases":1}`), big); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := s.ListITCRuns(ctx, 0); err != nil || len(runs) != 2 || string(runs[1].Summary) != `{"cases":1}` {
+		t.Errorf("ListITCRuns after replacing the old run = %+v, %v", runs, err)
 	}
 }
 

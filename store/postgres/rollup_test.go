@@ -12,12 +12,12 @@ import (
 	"github.com/gridlink/gridlink/store/storetest"
 )
 
-// undoRollupInc takes a schema back to before migration 0006.
+// undoRollupInc takes a schema back to before migration 0006 (and 0007).
 func undoRollupInc(schema string) []string {
-	return []string{
-		"ALTER TABLE " + pgx.Identifier{schema, "rollups_15m"}.Sanitize() + " DROP COLUMN inc",
-		"DELETE FROM " + pgx.Identifier{schema, "schema_version"}.Sanitize() + " WHERE version = 6",
-	}
+	return append(undoITCSummary(schema),
+		"ALTER TABLE "+pgx.Identifier{schema, "rollups_15m"}.Sanitize()+" DROP COLUMN inc",
+		"DELETE FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" WHERE version = 6",
+	)
 }
 
 // TestMigrateRollupInc turns a schema back into what it was before the

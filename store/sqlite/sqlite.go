@@ -209,6 +209,7 @@ var migrations = map[int]string{
 	3: itcSchema,
 	4: rollupIncSchema,
 	5: chargePointAssetSchema,
+	6: itcSummarySchema,
 }
 
 // migrationSteps[v] runs after migrations[v], in the same transaction, for
@@ -219,7 +220,7 @@ var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
 
 // schemaVersion is the version this code writes: one more than the last
 // migration.
-const schemaVersion = 6
+const schemaVersion = 7
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {
