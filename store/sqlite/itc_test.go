@@ -91,20 +91,7 @@ func TestMigrateITCSummary(t *testing.T) {
 	rawExec(t, dir, append(undoITCSummary, `UPDATE schema_version SET version = 6`)...)
 
 	s = newTestStore(t, dir, Options{NoSync: true})
-	runs, err := s.ListITCRuns(ctx, 0)
-	if err != nil || len(runs) != 1 || runs[0].ID != "old" || len(runs[0].Summary) != 0 || runs[0].Start != time.UnixMilli(1000).UTC() {
-		t.Errorf("ListITCRuns after migrating = %+v, %v; want run old with an empty summary", runs, err)
-	}
-	if got, err := s.GetITCRun(ctx, "old"); err != nil || !bytes.Equal(got, big) {
-		t.Errorf("GetITCRun after migrating: %d bytes, %v; want the %d bytes put", len(got), err, len(big))
-	}
-	if err := s.PutITCRun(ctx, "new", time.UnixMilli(2000), []byte(`{"cases":2}`), []byte(`{}`)); err != nil {
-		t.Fatalf("PutITCRun after migrating: %v", err)
-	}
-	runs, err = s.ListITCRuns(ctx, 1)
-	if err != nil || len(runs) != 1 || string(runs[0].Summary) != `{"cases":2}` {
-		t.Errorf("ListITCRuns of a run put after migrating = %+v, %v", runs, err)
-	}
+	storetest.CheckITCRunsUnsummarised(t, s, big)
 	var v int
 	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != schemaVersion {
 		t.Errorf("schema version after migrating: %d, %v; want %d", v, err, schemaVersion)
