@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -140,6 +141,12 @@ func layoutPlot(s PlotSeries) svgPlot {
 	if len(dev)+len(plat) == 0 {
 		return p
 	}
+	// A device holds each value for its whole cycle: the line is a step
+	// per cycle, the last one as long as the one before it.
+	var cycle int64
+	if n := len(dev); n > 1 {
+		cycle = dev[n-1].T - dev[n-2].T
+	}
 	tLo, tHi := int64(math.MaxInt64), int64(math.MinInt64)
 	vLo, vHi := math.Inf(1), math.Inf(-1)
 	for _, pts := range [][]PlotPoint{dev, plat} {
@@ -147,6 +154,9 @@ func layoutPlot(s PlotSeries) svgPlot {
 			tLo, tHi = min(tLo, q.T), max(tHi, q.T)
 			vLo, vHi = min(vLo, q.V), max(vHi, q.V)
 		}
+	}
+	if len(dev) > 0 {
+		tHi = max(tHi, dev[len(dev)-1].T+cycle)
 	}
 	if tHi == tLo {
 		tLo, tHi = tLo-1000, tHi+1000
@@ -166,20 +176,32 @@ func layoutPlot(s PlotSeries) svgPlot {
 		p.XTicks = append(p.XTicks, svgTick{X: x(t), Y: p.Y1 + 16, Label: time.UnixMilli(t).UTC().Format("15:04:05")})
 	}
 	var line strings.Builder
-	byTime := make(map[int64]float64, len(dev))
-	for i, q := range thinPoints(dev) {
+	steps := thinPoints(dev)
+	for i, q := range steps {
 		if i > 0 {
-			line.WriteByte(' ')
+			fmt.Fprintf(&line, " %.1f,%.1f ", x(q.T), y(steps[i-1].V))
 		}
 		fmt.Fprintf(&line, "%.1f,%.1f", x(q.T), y(q.V))
 	}
-	for _, q := range dev {
-		byTime[q.T] = q.V
+	if n := len(steps); n > 0 {
+		fmt.Fprintf(&line, " %.1f,%.1f", x(steps[n-1].T+cycle), y(steps[n-1].V))
 	}
 	p.Line = line.String()
+	// held is the device's value at t: that of the last cycle started by
+	// then, if t falls within two cycles of its start.
+	held := func(t int64) (float64, bool) {
+		i := sort.Search(len(dev), func(i int) bool { return dev[i].T > t }) - 1
+		if i < 0 || (cycle > 0 && t-dev[i].T > 2*cycle) {
+			return 0, false
+		}
+		return dev[i].V, true
+	}
 	for _, q := range thinPoints(plat) {
-		d, ok := byTime[q.T]
-		off := ok && !plotClose(d, q.V)
+		d, ok := held(q.T)
+		// A reading stamped just after a cycle began may hold the cycle
+		// before's value: a poll takes time (see boundary).
+		before, okBefore := held(q.T - boundary.Milliseconds())
+		off := ok && !plotClose(d, q.V) && !(okBefore && plotClose(before, q.V))
 		if off {
 			p.Differ++
 		}
@@ -338,7 +360,7 @@ svg text{font-size:11px;fill:#1d2329}
 {{- end}}
 </tbody>
 </table>
-<p class="legend">In each plot the blue line is what the device held per measuring cycle, the dots what the platform holds: green where it equals the device's value, red where it differs.</p>
+<p class="legend">In each plot the blue steps are what the device held through each measuring cycle, the dots what the platform holds: green where it equals the device's value, red where it differs.</p>
 {{- range .Results}}
 <h2 id="{{.Anchor}}">{{.Case}} {{.Name}} — {{.Site}}</h2>
 <p><span class="{{.Status}}">{{.StatusWord}}</span> ({{.Start}} to {{.End}}){{if .Reason}}: {{.Reason}}{{end}}</p>

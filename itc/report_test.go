@@ -220,7 +220,8 @@ func TestWriteHTML(t *testing.T) {
 		if err := xml.Unmarshal([]byte(svgs[i]), &doc); err != nil {
 			t.Fatalf("plot %d is not well-formed: %v\n%s", i, err, svgs[i])
 		}
-		if len(doc.Polyline) != 1 || len(strings.Fields(doc.Polyline[0].Points)) != want.dots {
+		// A step per cycle: two corners per device value.
+		if len(doc.Polyline) != 1 || len(strings.Fields(doc.Polyline[0].Points)) != 2*want.dots {
 			t.Errorf("plot %d: device line %+v", i, doc.Polyline)
 		}
 		off := 0
@@ -329,7 +330,7 @@ func TestPlotAxes(t *testing.T) {
 	}
 	long := series("q", "W", 5000, func(i int) float64 { return float64(i) }, nil)
 	long.Device = append(long.Device, PlotPoint{T: ms, V: nanValue()})
-	if p := layoutPlot(long); len(strings.Fields(p.Line)) > htmlMaxPoints+1 || strings.Contains(p.Line, "NaN") {
+	if p := layoutPlot(long); len(strings.Fields(p.Line)) > 2*(htmlMaxPoints+1) || strings.Contains(p.Line, "NaN") {
 		t.Errorf("long series: %d points", len(strings.Fields(p.Line)))
 	}
 }

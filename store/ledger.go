@@ -123,6 +123,23 @@ type Ledger interface {
 	// slice, not an error). GET /api/v1/sites/{site}/signers serves it,
 	// and verifiers fetch the public keys from there.
 	Signers(ctx context.Context, site string) ([]LedgerSigner, error)
+
+	// PutLedgerMarks saves the ledger.Log's reading marks of the entries
+	// [0, upto) (data is the Log's own encoding, opaque to the store),
+	// replacing those saved before: one snapshot per ledger, so that a
+	// restart scans only the entries after it. upto < 0 is an error.
+	PutLedgerMarks(ctx context.Context, upto int64, data []byte) error
+	// LedgerMarks returns the saved marks: found is false when none were
+	// saved.
+	LedgerMarks(ctx context.Context) (upto int64, data []byte, found bool, err error)
+}
+
+// CheckLedgerMarks checks PutLedgerMarks' arguments.
+func CheckLedgerMarks(upto int64) error {
+	if upto < 0 {
+		return fmt.Errorf("put ledger marks: negative upto %d", upto)
+	}
+	return nil
 }
 
 // LedgerSigner is a registered signer: its id (the note key name) and the

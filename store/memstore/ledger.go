@@ -28,6 +28,13 @@ type ledger struct {
 	checkpoints map[int64]store.Checkpoint
 	subjects    map[subjectKey][]byte // nil value: erased (a tombstone)
 	signers     map[string]signer
+	marks       *savedMarks // nil: none saved
+}
+
+// savedMarks is what PutLedgerMarks saved.
+type savedMarks struct {
+	upto int64
+	data []byte
 }
 
 type lastKey struct {
@@ -401,4 +408,33 @@ func checkRange(from, to int64) error {
 		return fmt.Errorf("ledger entries [%d, %d): want 0 <= from <= to", from, to)
 	}
 	return nil
+}
+
+// PutLedgerMarks implements store.Ledger.
+func (s *Store) PutLedgerMarks(ctx context.Context, upto int64, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := store.CheckLedgerMarks(upto); err != nil {
+		return err
+	}
+	l := &s.ledger
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.marks = &savedMarks{upto, bytes.Clone(data)}
+	return nil
+}
+
+// LedgerMarks implements store.Ledger.
+func (s *Store) LedgerMarks(ctx context.Context) (upto int64, data []byte, found bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, false, err
+	}
+	l := &s.ledger
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.marks == nil {
+		return 0, nil, false, nil
+	}
+	return l.marks.upto, bytes.Clone(l.marks.data), true, nil
 }

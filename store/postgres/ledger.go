@@ -507,4 +507,32 @@ func (s *Store) Signers(ctx context.Context, site string) ([]store.LedgerSigner,
 	return out, nil
 }
 
+// PutLedgerMarks implements store.Ledger.
+func (s *Store) PutLedgerMarks(ctx context.Context, upto int64, data []byte) error {
+	if err := store.CheckLedgerMarks(upto); err != nil {
+		return err
+	}
+	if data == nil {
+		data = []byte{} // NOT NULL
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO ledger_marks (one, upto, data) VALUES (true, $1, $2)
+		ON CONFLICT (one) DO UPDATE SET upto = EXCLUDED.upto, data = EXCLUDED.data`, upto, data)
+	if err != nil {
+		return fmt.Errorf("put ledger marks up to %d: %w", upto, err)
+	}
+	return nil
+}
+
+// LedgerMarks implements store.Ledger.
+func (s *Store) LedgerMarks(ctx context.Context) (upto int64, data []byte, found bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT upto, data FROM ledger_marks`).Scan(&upto, &data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, nil, false, nil
+	case err != nil:
+		return 0, nil, false, fmt.Errorf("ledger marks: %w", err)
+	}
+	return upto, data, true, nil
+}
+
 var _ store.Ledger = (*Store)(nil)

@@ -66,11 +66,11 @@ func TestMigrateVersion3(t *testing.T) {
 // undoITCSummary takes a database back to before migration 6 → 7: the
 // table as migration 3 → 4 made it. Migration 6 → 7 also runs on a table
 // it made already, so tests that rewind further need not use this.
-var undoITCSummary = []string{
+var undoITCSummary = undoAfterMarks(
 	`DROP INDEX itc_runs_start`,
 	`ALTER TABLE itc_runs DROP COLUMN summary`,
 	`CREATE INDEX itc_runs_start ON itc_runs(start_t, id)`,
-}
+)
 
 // TestMigrateITCSummary turns a database back into schema version 6, whose
 // runs have no summary, and checks that Open keeps every run and its body

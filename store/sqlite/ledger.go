@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS ledger_signers(
 	id TEXT PRIMARY KEY, site TEXT NOT NULL, public_key BLOB NOT NULL) WITHOUT ROWID;
 `
 
+// ledgerMarksSchema is migration 7 → 8: the ledger.Log's reading marks,
+// saved when it closes (store.Ledger.PutLedgerMarks), in a table of at
+// most one row.
+const ledgerMarksSchema = `
+CREATE TABLE IF NOT EXISTS ledger_marks(
+	one INTEGER PRIMARY KEY CHECK(one = 1), upto INTEGER NOT NULL CHECK(upto >= 0), data BLOB NOT NULL);
+`
+
 // hashGroup is how many stored hashes one ledger_hashes row holds.
 const hashGroup = 64
 
@@ -539,6 +547,34 @@ func (s *Store) Signers(ctx context.Context, site string) ([]store.LedgerSigner,
 		return nil, fmt.Errorf("signers of site %q: %w", site, err)
 	}
 	return out, nil
+}
+
+// PutLedgerMarks implements store.Ledger.
+func (s *Store) PutLedgerMarks(ctx context.Context, upto int64, data []byte) error {
+	if err := store.CheckLedgerMarks(upto); err != nil {
+		return err
+	}
+	if data == nil {
+		data = []byte{} // NOT NULL
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO ledger_marks(one, upto, data) VALUES(1, ?, ?)
+		ON CONFLICT(one) DO UPDATE SET upto = excluded.upto, data = excluded.data`, upto, data)
+	if err != nil {
+		return fmt.Errorf("put ledger marks up to %d: %w", upto, err)
+	}
+	return nil
+}
+
+// LedgerMarks implements store.Ledger.
+func (s *Store) LedgerMarks(ctx context.Context) (upto int64, data []byte, found bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT upto, data FROM ledger_marks WHERE one = 1`).Scan(&upto, &data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil, false, nil
+	case err != nil:
+		return 0, nil, false, fmt.Errorf("ledger marks: %w", err)
+	}
+	return upto, data, true, nil
 }
 
 var _ store.Ledger = (*Store)(nil)

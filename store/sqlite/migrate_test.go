@@ -133,7 +133,7 @@ func TestMigrateNewer(t *testing.T) {
 }
 
 // undoChargePointAsset takes a database back to before migration 5 → 6.
-var undoChargePointAsset = []string{`ALTER TABLE charge_point_secrets DROP COLUMN asset`}
+var undoChargePointAsset = undoAfterMarks(`ALTER TABLE charge_point_secrets DROP COLUMN asset`)
 
 // TestMigrateChargePointAsset turns a database back into schema version 5,
 // whose charge points have no asset of their own, and checks that Open

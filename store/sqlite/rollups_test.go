@@ -7,7 +7,7 @@ import (
 )
 
 // undoRollupInc takes a database back to before migration 4 → 5.
-var undoRollupInc = []string{`ALTER TABLE rollups DROP COLUMN inc`}
+var undoRollupInc = undoAfterMarks(`ALTER TABLE rollups DROP COLUMN inc`)
 
 // TestMigrateRollupInc turns a database back into schema version 4, whose
 // rollups lack the counter's increase, and checks that Open rebuilds them:

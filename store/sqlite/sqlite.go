@@ -210,6 +210,7 @@ var migrations = map[int]string{
 	4: rollupIncSchema,
 	5: chargePointAssetSchema,
 	6: itcSummarySchema,
+	7: ledgerMarksSchema,
 }
 
 // migrationSteps[v] runs after migrations[v], in the same transaction, for
@@ -220,7 +221,7 @@ var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
 
 // schemaVersion is the version this code writes: one more than the last
 // migration.
-const schemaVersion = 7
+const schemaVersion = 8
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, schema); err != nil {

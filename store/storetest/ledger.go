@@ -46,6 +46,8 @@ import (
 //   - EraseSubject of a subject that never had a key still leaves it
 //     erased: SubjectKey then returns ErrNotFound without calling newKey.
 //   - DeleteSigner of a signer held by another site is ErrNotFound.
+//   - PutLedgerMarks replaces what was saved (one snapshot per ledger),
+//     whatever its upto; empty data comes back empty (nil or not).
 func RunLedger(t *testing.T, open func(t *testing.T) (l store.Ledger, other func(t *testing.T) store.Ledger)) {
 	tests := []struct {
 		name string
@@ -65,6 +67,7 @@ func RunLedger(t *testing.T, open func(t *testing.T) (l store.Ledger, other func
 		{"Erase", testLedgerErase},
 		{"Signers", testLedgerSigners},
 		{"OtherHandle", testLedgerOtherHandle},
+		{"Marks", testLedgerMarks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1056,4 +1059,45 @@ func testLedgerOtherHandle(f *ledgerFixture) {
 	}
 	f.appendGroups(o, 5)
 	f.expectLog(f.l, entriesAt(0, 25))
+}
+
+// testLedgerMarks round-trips the saved reading marks: none at first, the
+// last put wins (a smaller upto too: the last Log to close), binary data
+// byte for byte, a negative upto refused, another handle sees them.
+func testLedgerMarks(f *ledgerFixture) {
+	expect := func(l store.Ledger, what string, wantUpto int64, wantData []byte) {
+		f.t.Helper()
+		upto, data, found, err := l.LedgerMarks(f.ctx)
+		if err != nil || !found || upto != wantUpto || !bytes.Equal(data, wantData) {
+			f.t.Errorf("%s: LedgerMarks = %d, %d bytes, found %v, %v; want %d, %d bytes", what, upto, len(data), found, err, wantUpto, len(wantData))
+		}
+	}
+	if upto, data, found, err := f.l.LedgerMarks(f.ctx); err != nil || found || upto != 0 || data != nil {
+		f.t.Errorf("LedgerMarks of a fresh ledger = %d, %q, found %v, %v; want none", upto, data, found, err)
+	}
+	big := make([]byte, 300_000)
+	rand.NewChaCha8([32]byte{1}).Read(big) //nolint:errcheck // never fails
+	big[0], big[len(big)-1] = 0, 0
+	for _, c := range []struct {
+		upto int64
+		data []byte
+	}{{12, []byte("first")}, {1 << 40, big}, {3, []byte{0, 1, 0}}, {0, nil}} {
+		if err := f.l.PutLedgerMarks(f.ctx, c.upto, c.data); err != nil {
+			f.t.Fatalf("PutLedgerMarks(%d, %d bytes): %v", c.upto, len(c.data), err)
+		}
+		expect(f.l, fmt.Sprintf("after PutLedgerMarks(%d)", c.upto), c.upto, c.data)
+	}
+	if err := f.l.PutLedgerMarks(f.ctx, 9, big); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.l.PutLedgerMarks(f.ctx, -1, []byte("bad")); err == nil {
+		f.t.Error("PutLedgerMarks with upto -1: no error")
+	}
+	expect(f.l, "after a refused PutLedgerMarks", 9, big)
+	o := f.openOther()
+	expect(o, "through another handle", 9, big)
+	if err := o.PutLedgerMarks(f.ctx, 10, []byte("other")); err != nil {
+		f.t.Fatal(err)
+	}
+	expect(f.l, "put through another handle", 10, []byte("other"))
 }
