@@ -170,8 +170,10 @@ func New(st store.Ledger, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// Close stops the writer (AppendBatch calls then fail with ErrClosed) and
-// signs a last checkpoint if the log grew since the previous one.
+// Close stops the writer (AppendBatch calls then fail with ErrClosed),
+// signs a last checkpoint if the log grew since the previous one, and
+// saves the reading marks for the next start (see loadMarks; failing to
+// is only logged: the next start then scans more).
 func (l *Log) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
@@ -183,6 +185,9 @@ func (l *Log) Close() error {
 		defer cancel()
 		if _, cerr := l.Checkpoint(ctx); cerr != nil && !errors.Is(cerr, store.ErrLedgerLocked) {
 			err = fmt.Errorf("ledger close: %w", cerr)
+		}
+		if serr := l.saveMarks(ctx); serr != nil {
+			l.log.Warn("ledger: reading marks not saved; the next start scans more of the log", "err", serr)
 		}
 	})
 	return err

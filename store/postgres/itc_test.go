@@ -50,14 +50,15 @@ func TestMigrateITC(t *testing.T) {
 	}
 }
 
-// undoITCSummary takes a schema back to before migration 0007. It heads
-// undoRollupInc, so that every rewind to before 0006 removes it too: Open
-// applies only the migrations above the highest version recorded.
+// undoITCSummary takes a schema back to before migration 0007 (and 0008).
+// It heads undoRollupInc, so that every rewind to before 0006 removes it
+// too: Open applies only the migrations above the highest version
+// recorded.
 func undoITCSummary(schema string) []string {
-	return []string{
-		"ALTER TABLE " + pgx.Identifier{schema, "itc_runs"}.Sanitize() + " DROP COLUMN summary",
-		"DELETE FROM " + pgx.Identifier{schema, "schema_version"}.Sanitize() + " WHERE version = 7",
-	}
+	return append(undoLedgerMarks(schema),
+		"ALTER TABLE "+pgx.Identifier{schema, "itc_runs"}.Sanitize()+" DROP COLUMN summary",
+		"DELETE FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" WHERE version = 7",
+	)
 }
 
 // TestMigrateITCSummary turns a schema back into what migrations 0001 to
