@@ -8,13 +8,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/gridlink/gridlink/internal/logbuf"
 	"github.com/gridlink/gridlink/store"
 	"github.com/gridlink/gridlink/store/sqlite"
 )
@@ -61,26 +61,6 @@ func hasAsset(w *watermarks, asset string) bool {
 	}
 	return false
 }
-
-// logBuffer collects a Log's messages.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 // TestMarksSnapshotPlusTail checks that marks loaded from a snapshot plus
 // a scan of the entries after it equal a full scan of the log, on a log
@@ -183,8 +163,8 @@ func TestMarksRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		var logs logBuffer
-		b := newTestLog(t, st, Config{Key: key, Logger: logs.logger()})
+		var logs logbuf.Buffer
+		b := newTestLog(t, st, Config{Key: key, Logger: logs.Logger(slog.LevelInfo)})
 		marks(b, true)
 		if res := gw.append(t, b, old); res.Batch != -1 || res.Reused != 3 {
 			t.Fatalf("resent after a restart: %+v", res)
@@ -238,8 +218,8 @@ func TestMarksDiscarded(t *testing.T) {
 				if err := st.PutLedgerMarks(ctx, c.upto, c.data); err != nil {
 					t.Fatal(err)
 				}
-				var logs logBuffer
-				l := newTestLog(t, st, Config{Key: key, Logger: logs.logger()})
+				var logs logbuf.Buffer
+				l := newTestLog(t, st, Config{Key: key, Logger: logs.Logger(slog.LevelInfo)})
 				equalMarks(t, "marks at start", readyMarks(t, l), full)
 				if !strings.Contains(logs.String(), c.warn) || !strings.Contains(logs.String(), "scanning the whole log") {
 					t.Errorf("messages %q: want a warning %q", logs.String(), c.warn)

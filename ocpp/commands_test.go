@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/gridlink/gridlink/internal/logbuf"
 )
 
 // answer reads the next CALL, checks its action and payload, and answers it.
@@ -133,7 +135,7 @@ func TestCommands(t *testing.T) {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certPEM, certFile, keyFile := selfSigned(t, dir)
-	e := &env{sink: &memSink{}, sessions: &memSessions{}, logs: &logBuffer{}}
+	e := &env{sink: &memSink{}, sessions: &memSessions{}, logs: &logbuf.Buffer{}}
 	cs, err := New(Config{CertFile: certFile, KeyFile: keyFile}, Deps{Registry: registered("CP-TLS"), Sink: e.sink})
 	if err != nil {
 		t.Fatal(err)

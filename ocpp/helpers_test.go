@@ -1,7 +1,6 @@
 package ocpp
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/logbuf"
 )
 
 const testPassword = "0123456789abcdef0123"
@@ -112,35 +112,17 @@ type memTags map[string]bool
 
 func (m memTags) Authorize(_ context.Context, _, tag string) (bool, error) { return m[tag], nil }
 
-// logBuffer collects log output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	cs       *CentralSystem
 	addr     string
 	sink     *memSink
 	sessions *memSessions
-	logs     *logBuffer
+	logs     *logbuf.Buffer
 }
 
 func start(t *testing.T, cfg Config, ids ...string) *env {
 	t.Helper()
-	e := &env{sink: &memSink{}, sessions: &memSessions{}, logs: &logBuffer{}}
+	e := &env{sink: &memSink{}, sessions: &memSessions{}, logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cs, err := New(cfg, Deps{
 		Registry: registered(ids...), Sink: e.sink, Sessions: e.sessions,

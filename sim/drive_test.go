@@ -1,43 +1,24 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gridlink/gridlink/device"
+	"github.com/gridlink/gridlink/internal/logbuf"
 )
-
-// syncBuffer is a log sink safe for the driver's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestDrive(t *testing.T) {
 	const cycle = 20 * time.Millisecond
 	chs := []Channel{{"active_power", ""}, {"energy_active_import", ""}}
 	m := NewModel(ModelConfig{Seed: 1, Channels: chs, Cycle: cycle})
 	tr := NewTruth(nil, 1000)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 
 	frames := make(chan Frame, 1000)

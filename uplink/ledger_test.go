@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/logbuf"
 	"github.com/gridlink/gridlink/ledger"
 	"github.com/gridlink/gridlink/platform"
 	"github.com/gridlink/gridlink/store"
@@ -212,7 +213,7 @@ func TestSignatureRefusedKeepsReadings(t *testing.T) {
 	defer ts.Close()
 	q := openQueue(t)
 	appendN(t, q, 0, 300, 300)
-	var logs syncBuf
+	var logs logbuf.Buffer
 	reg := prometheus.NewRegistry()
 	cfg := fastConfig(ts.URL, e.key)
 	cfg.Sign = testSign(t, wrong)

@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/logbuf"
 )
 
 func TestDeliverAll(t *testing.T) {
@@ -251,7 +251,7 @@ func TestRejectedRows(t *testing.T) {
 	if err := q.Append(rs); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	u, err := New(fastConfig(e.ts.URL, e.key), q, log)
 	if err != nil {
@@ -430,24 +430,6 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, hi/2, hi)
 		}
 	}
-}
-
-// syncBuf is a buffer safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestLinger: while readings trickle in, a batch that is not full waits for
