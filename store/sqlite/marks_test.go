@@ -3,6 +3,8 @@ package sqlite
 import (
 	"slices"
 	"testing"
+
+	"github.com/gridlink/gridlink/store/storetest"
 )
 
 // undoLedgerMarks takes a database back to before migration 7 → 8. It
@@ -23,30 +25,14 @@ func TestMigrateLedgerMarks(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	s := newTestStore(t, dir, Options{NoSync: true})
-	if err := s.PutSigner(ctx, "bristol", "gw-1", []byte("pk")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutLedgerMarks(ctx, 5, []byte("old")); err != nil {
-		t.Fatal(err)
-	}
+	storetest.PutLedgerBeforeMarks(t, s, "bristol")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	rawExec(t, dir, append(undoLedgerMarks, `UPDATE schema_version SET version = 7`)...)
 
 	s = newTestStore(t, dir, Options{NoSync: true})
-	if site, _, err := s.Signer(ctx, "gw-1"); err != nil || site != "bristol" {
-		t.Errorf("signer after migrating: %q, %v", site, err)
-	}
-	if _, _, found, err := s.LedgerMarks(ctx); err != nil || found {
-		t.Errorf("LedgerMarks after migrating: found %v, %v; want none", found, err)
-	}
-	if err := s.PutLedgerMarks(ctx, 7, []byte("new")); err != nil {
-		t.Fatalf("PutLedgerMarks after migrating: %v", err)
-	}
-	if upto, data, found, err := s.LedgerMarks(ctx); err != nil || !found || upto != 7 || string(data) != "new" {
-		t.Errorf("LedgerMarks = %d, %q, %v, %v; want 7, new", upto, data, found, err)
-	}
+	storetest.CheckLedgerMarksMigrated(t, s, "bristol")
 	var v int
 	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != schemaVersion {
 		t.Errorf("schema version after migrating: %d, %v; want %d", v, err, schemaVersion)

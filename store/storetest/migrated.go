@@ -67,3 +67,36 @@ func CheckITCRunsUnsummarised(t *testing.T, s store.ITCRuns, big []byte) {
 		t.Errorf("ListITCRuns of a run put after migrating = %+v, %v", runs, err)
 	}
 }
+
+// PutLedgerBeforeMarks puts a signer "gw-1" of site and saved marks, for
+// CheckLedgerMarksMigrated after the migration that added the marks'
+// table.
+func PutLedgerBeforeMarks(t *testing.T, l store.Ledger, site string) {
+	t.Helper()
+	if err := l.PutSigner(t.Context(), site, "gw-1", []byte("pk")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PutLedgerMarks(t.Context(), 5, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CheckLedgerMarksMigrated checks a ledger after that migration: the
+// signer is kept, no marks are saved (the table is new), and marks are
+// then saved and read back.
+func CheckLedgerMarksMigrated(t *testing.T, l store.Ledger, site string) {
+	t.Helper()
+	ctx := t.Context()
+	if got, _, err := l.Signer(ctx, "gw-1"); err != nil || got != site {
+		t.Errorf("signer after migrating: %q, %v; want site %q", got, err, site)
+	}
+	if _, _, found, err := l.LedgerMarks(ctx); err != nil || found {
+		t.Errorf("LedgerMarks after migrating: found %v, %v; want none", found, err)
+	}
+	if err := l.PutLedgerMarks(ctx, 7, []byte("new")); err != nil {
+		t.Fatalf("PutLedgerMarks after migrating: %v", err)
+	}
+	if upto, data, found, err := l.LedgerMarks(ctx); err != nil || !found || upto != 7 || string(data) != "new" {
+		t.Errorf("LedgerMarks = %d, %q, %v, %v; want 7, new", upto, data, found, err)
+	}
+}
