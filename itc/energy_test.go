@@ -20,10 +20,14 @@ func TestExecuteCounterReset(t *testing.T) {
 	tg := Target{Platform: url, Key: admin}
 	s := simulate(t, tg, SimOptions{Seed: 9})
 	tg.Truth = s.Truth()
+	// As in the catalogue, ITC1.01 runs first: the meter's readings flow
+	// before its register is reset, so the window holds the drop.
+	before := testCases()[0]
 	c := &Case{ID: "FLT3.01", Name: "Meter counter reset", AssetUnderTest: cim.SmartMeter, Fault: "counter_reset",
-		Pass:       Pass{Check: "store", ValuesEqual: true, MinCompleteness: 80, EnergyDelta: true},
-		Suspension: Suspend{NoDataWithin: Duration(2 * time.Second)}}
-	run, err := Execute(t.Context(), []*Case{c}, tg, Options{Window: 3 * time.Second, Faults: s.Faults()})
+		Dependencies: []string{before.ID},
+		Pass:         Pass{Check: "store", ValuesEqual: true, MinCompleteness: 80, EnergyDelta: true},
+		Suspension:   Suspend{NoDataWithin: Duration(2 * time.Second)}}
+	run, err := Execute(t.Context(), []*Case{before, c}, tg, Options{Window: 3 * time.Second, Faults: s.Faults()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +35,7 @@ func TestExecuteCounterReset(t *testing.T) {
 		t.Errorf("counter reset: %s %q", res.Status, res.Reason)
 	}
 	// Without the fault there is no reset to see: the case cannot pass.
-	run, err = Execute(t.Context(), []*Case{c}, tg, Options{Window: 2 * time.Second, Faults: noFault{s.Faults()}})
+	run, err = Execute(t.Context(), []*Case{before, c}, tg, Options{Window: 2 * time.Second, Faults: noFault{s.Faults()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -452,15 +452,15 @@ func (r *runner) watch(ctx context.Context, units []*unit, window time.Duration,
 		wg.Go(func() {
 			// Reopened until the window ends: a platform_down fault
 			// breaks it, and the readings held back by the outage are
-			// timed when they arrive after it.
-			opened := 0
+			// timed when they arrive after it. Each opening, the first
+			// too, looks up what came before it: a platform stopped as
+			// the window began is reached only after the gateways may
+			// have sent their queues.
 			r.cl.follow(sctx, site, time.Now, func() {
 				mu.Lock()
 				connected[site] = true
 				mu.Unlock()
-				if opened++; opened > 1 {
-					r.catchUp(sctx, site, assetsOf[site], start, &mu)
-				}
+				r.catchUp(sctx, site, assetsOf[site], start, &mu)
 			}, func(a arrival) {
 				mu.Lock()
 				k := arrivalKey{a.series, a.time}
@@ -469,6 +469,10 @@ func (r *runner) watch(ctx context.Context, units []*unit, window time.Duration,
 				}
 				r.lastSeen[site+"\x00"+a.series.Asset] = a.at
 				mu.Unlock()
+			}, func() {
+				// A burst (a gateway's queue after an outage) overflowed
+				// the feed: time what it dropped by looking it up.
+				r.catchUp(sctx, site, assetsOf[site], start, &mu)
 			}, func(err error) {
 				mu.Lock()
 				streamErr[site] = err
@@ -565,10 +569,10 @@ func (r *runner) watch(ctx context.Context, units []*unit, window time.Duration,
 }
 
 // catchUp times the readings of a site's assets that became queryable
-// while its live feed was down (a platform restart): the feed has no
-// replay, and they were queryable by now, when it is back, at the latest.
-// The feed subscribes before it answers, so whatever it misses from now
-// on is already queryable here.
+// while its live feed was down (a platform restart) or that the feed
+// dropped (a burst it could not keep up with): the feed has no replay, and
+// they were queryable by now at the latest. The feed subscribes before it
+// answers, so whatever it misses from now on is already queryable here.
 func (r *runner) catchUp(ctx context.Context, site string, assets []string, from time.Time, mu *sync.Mutex) {
 	at := time.Now()
 	n := 0

@@ -347,7 +347,7 @@ type streamEvent struct {
 // stream subscribes to GET /api/v1/stream of a site and calls fn for each
 // reading as it arrives, until ctx ends or the stream breaks. connected is
 // called once the platform answered 200.
-func (c *client) stream(ctx context.Context, site string, now func() time.Time, connected func(), fn func(arrival)) error {
+func (c *client) stream(ctx context.Context, site string, now func() time.Time, connected func(), fn func(arrival), dropped func()) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/api/v1/stream", url.Values{"site": {site}}), nil)
 	if err != nil {
 		return err
@@ -365,6 +365,10 @@ func (c *client) stream(ctx context.Context, site string, now func() time.Time, 
 	}
 	connected()
 	return readSSE(resp.Body, func(event, data string) {
+		if event == "dropped" {
+			dropped() // the platform dropped readings for this slow subscriber
+			return
+		}
 		if event != "reading" {
 			return
 		}
@@ -385,13 +389,13 @@ func (c *client) stream(ctx context.Context, site string, now func() time.Time, 
 // breaks or cannot be opened (the platform away) is opened again after a
 // backoff from minBackoff doubling to maxBackoff, which starts over once
 // the platform answered. failed hears each error.
-func (c *client) follow(ctx context.Context, site string, now func() time.Time, connected func(), fn func(arrival), failed func(error)) {
+func (c *client) follow(ctx context.Context, site string, now func() time.Time, connected func(), fn func(arrival), dropped func(), failed func(error)) {
 	wait := minBackoff
 	for ctx.Err() == nil {
 		err := c.stream(ctx, site, now, func() {
 			wait = minBackoff
 			connected()
-		}, fn)
+		}, fn, dropped)
 		if ctx.Err() != nil {
 			return
 		}

@@ -259,7 +259,7 @@ func TestFollowReconnects(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cl.follow(ctx, "bristol", time.Now, func() { opened++ }, func(a arrival) { got <- a }, func(err error) { fails = append(fails, err) })
+		cl.follow(ctx, "bristol", time.Now, func() { opened++ }, func(a arrival) { got <- a }, func() {}, func(err error) { fails = append(fails, err) })
 	}()
 	var times []int64
 	for len(times) < 2 {
