@@ -292,26 +292,7 @@ func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
 func TestSignedBatchesRealLedger(t *testing.T) {
 	e := newEnv(t, false)
 	ctx := t.Context()
-	for a := range ledgerAssets {
-		if err := e.st.PutAsset(ctx, cim.Asset{Site: testSite, ID: a, Type: cim.SmartMeter, Ledger: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	logPriv, logPub, _ := ledger.GenerateKey("test-log")
-	logKey, _ := note.NewSigner(logPriv)
-	st := e.st.(store.Ledger)
-	l, err := ledger.New(st, ledger.Config{Key: logKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := e.srv.SetLedger(platform.LedgerConfig{Log: l, Key: logKey, PublicKey: logPub}); err != nil {
-		t.Fatal(err)
-	}
-	private, public, _ := ledger.GenerateKey("gw-bristol-1")
-	if err := st.PutSigner(ctx, testSite, "gw-bristol-1", []byte(public)); err != nil {
-		t.Fatal(err)
-	}
+	st, private := realLedger(t, e)
 	wrong, _, _ := ledger.GenerateKey("gw-bristol-1")
 
 	q := openQueue(t)
@@ -366,26 +347,7 @@ func TestSignedBatchesRealLedger(t *testing.T) {
 func TestSignedBatchAheadClockNotStuck(t *testing.T) {
 	e := newEnv(t, false)
 	ctx := t.Context()
-	for a := range ledgerAssets {
-		if err := e.st.PutAsset(ctx, cim.Asset{Site: testSite, ID: a, Type: cim.SmartMeter, Ledger: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	logPriv, logPub, _ := ledger.GenerateKey("test-log")
-	logKey, _ := note.NewSigner(logPriv)
-	st := e.st.(store.Ledger)
-	l, err := ledger.New(st, ledger.Config{Key: logKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := e.srv.SetLedger(platform.LedgerConfig{Log: l, Key: logKey, PublicKey: logPub}); err != nil {
-		t.Fatal(err)
-	}
-	private, public, _ := ledger.GenerateKey("gw-bristol-1")
-	if err := st.PutSigner(ctx, testSite, "gw-bristol-1", []byte(public)); err != nil {
-		t.Fatal(err)
-	}
+	st, private := realLedger(t, e)
 
 	// Each queued batch: 40 good readings (20 of ledger assets), then 10
 	// ledger readings stamped by a clock 2 h ahead (the platform allows
@@ -449,4 +411,34 @@ func TestSignedBatchAheadClockNotStuck(t *testing.T) {
 	if readingEntries != batches*40 || omitted != batches*10 {
 		t.Fatalf("%d reading entries and %d omitted, want %d and %d", readingEntries, omitted, batches*40, batches*10)
 	}
+}
+
+// realLedger marks the ledger assets of the test site, gives the test
+// platform a real ledger Log (closed when the test ends) and registers
+// gateway gw-bristol-1 as a signer of the site. It returns the store's
+// ledger and the gateway's private signing key.
+func realLedger(t *testing.T, e *env) (store.Ledger, string) {
+	t.Helper()
+	ctx := t.Context()
+	for a := range ledgerAssets {
+		if err := e.st.PutAsset(ctx, cim.Asset{Site: testSite, ID: a, Type: cim.SmartMeter, Ledger: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logPriv, logPub, _ := ledger.GenerateKey("test-log")
+	logKey, _ := note.NewSigner(logPriv)
+	st := e.st.(store.Ledger)
+	l, err := ledger.New(st, ledger.Config{Key: logKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := e.srv.SetLedger(platform.LedgerConfig{Log: l, Key: logKey, PublicKey: logPub}); err != nil {
+		t.Fatal(err)
+	}
+	private, public, _ := ledger.GenerateKey("gw-bristol-1")
+	if err := st.PutSigner(ctx, testSite, "gw-bristol-1", []byte(public)); err != nil {
+		t.Fatal(err)
+	}
+	return st, private
 }
