@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/yamlpos"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -39,19 +40,7 @@ type File struct {
 
 // Error is one problem at one place in a site file. Line is 0 when the
 // problem concerns the whole file.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-// Error renders the error as file:line: msg, the form editors jump to.
-func (e *Error) Error() string {
-	if e.Line > 0 {
-		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
-	}
-	return e.File + ": " + e.Msg
-}
+type Error = yamlpos.Error
 
 // document is the file's shape; pointers tell a missing section from an
 // empty one.

@@ -54,27 +54,7 @@ const (
 type Catalogue struct{ Cases []*Case }
 
 // Error is one problem at one place of a case file.
-type Error struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // e.g. pass_criteria.check
-	Msg   string
-}
-
-// Error renders the problem as "file:line: field: what is wrong".
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+type Error = yamlpos.Error
 
 // Embedded returns the catalogue shipped with gridlink: the source
 // document's cases and the fault cases.

@@ -18,26 +18,7 @@ import (
 const MaxFileSize = 1 << 20
 
 // Error is one problem at one place of a profile file.
-type Error struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // e.g. modbus.points[3].quantity
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+type Error = yamlpos.Error
 
 var (
 	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gridlink/gridlink/cim"
+	"github.com/gridlink/gridlink/internal/yamlpos"
 	"github.com/gridlink/gridlink/inventory"
 	"github.com/gridlink/gridlink/profile"
 )
@@ -71,23 +72,7 @@ type ChargePoint struct {
 const maxChargePointID = 48
 
 // Error is one problem at one line of a mapping file.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	s := e.File
-	if e.Line > 0 {
-		s += fmt.Sprintf(":%d", e.Line)
-	}
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	return s + ": " + e.Msg
-}
+type Error = yamlpos.Error
 
 // Embedded returns the shipped devices.yaml.
 func Embedded() (*Mapping, error) { return Parse("devices.yaml", devicesYAML) }

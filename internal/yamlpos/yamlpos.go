@@ -59,3 +59,27 @@ func Field(path ...any) string {
 	}
 	return b.String()
 }
+
+// Error is a problem in a YAML file, rendered as "file:line: field: what is
+// wrong", the form editors jump to; line and field are left out when
+// unknown.
+type Error struct {
+	File  string
+	Line  int    // 0 when unknown
+	Field string // e.g. pass_criteria.check; "" when the whole file is at fault
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
