@@ -60,3 +60,30 @@ func CheckITCRunID(id string) error {
 	}
 	return nil
 }
+
+// ITCRunRows is what both drivers' query results offer (database/sql's
+// *Rows and pgx's Rows): rows of id, start (Unix ms) and summary.
+type ITCRunRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// CollectITCRuns reads the rows of a run listing, for the drivers'
+// ListITCRuns.
+func CollectITCRuns(rows ITCRunRows) ([]ITCRunInfo, error) {
+	var out []ITCRunInfo
+	for rows.Next() {
+		var r ITCRunInfo
+		var ms int64
+		if err := rows.Scan(&r.ID, &ms, &r.Summary); err != nil {
+			return nil, fmt.Errorf("list itc runs: %w", err)
+		}
+		r.Start = time.UnixMilli(ms).UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list itc runs: %w", err)
+	}
+	return out, nil
+}

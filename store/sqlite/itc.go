@@ -79,20 +79,7 @@ func (s *Store) ListITCRuns(ctx context.Context, limit int) ([]store.ITCRunInfo,
 		return nil, fmt.Errorf("list itc runs: %w", err)
 	}
 	defer rows.Close()
-	var out []store.ITCRunInfo
-	for rows.Next() {
-		var r store.ITCRunInfo
-		var ms int64
-		if err := rows.Scan(&r.ID, &ms, &r.Summary); err != nil {
-			return nil, fmt.Errorf("list itc runs: %w", err)
-		}
-		r.Start = time.UnixMilli(ms).UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list itc runs: %w", err)
-	}
-	return out, nil
+	return store.CollectITCRuns(rows)
 }
 
 // GetITCRun implements store.ITCRuns.
